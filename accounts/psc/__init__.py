@@ -1,0 +1,1 @@
+"""Pro Santé Connect: the allauth provider, the claims rule, and the local demo provider."""
