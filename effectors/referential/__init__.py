@@ -1,0 +1,1 @@
+"""The national referential imports (RPPS, FINESS): see runner.py for the entry points."""
