@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SessionsCalendarConfig(AppConfig):
+    name = "sessions_calendar"
+    verbose_name = "Sessions de commande et plafonds"
