@@ -1,0 +1,381 @@
+"""Registering, modifying and cancelling orders.
+
+Every write follows the same shape (STYLE.md §9): one transaction → lock the officine's row (all writes of
+one officine's orders queue behind it: two tabs, a double click) → re-check the window, the version and
+the caps → take national stock with conditional updates (never oversold, whatever the concurrency) →
+write the lines → audit → after commit, the receipt e-mail.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Pharmacy
+from sessions_calendar.models import OrderSession, ProductOffer
+from sessions_calendar.selectors import pharmacy_may_order_in_session
+from vaccine_orders.audit.actors import Actor
+from vaccine_orders.audit.services import audit_record
+from vaccine_orders.portal.selectors import service_read_only_message
+
+from .caps import RANK_LABELS, CellKey, check_quantities, stock_message
+from .models import Order, OrderLine
+from .selectors import UNIT_WORDS, OrderGrid, order_grid
+
+# Only the concurrency control test turns this off, to show the oversell the conditional update prevents.
+STOCK_LOCKING = True
+UNSAFE_STOCK_SLEEP_SECONDS = 0.05
+
+ERRORS = {
+    "closed": "La session de commande est fermée depuis le {closed} : votre commande n'a pas été modifiée.",
+    "not_open_yet": "La session de commande ouvrira le {opens} : il n'est pas encore possible de commander.",
+    "closed_week": "Le portail de commande est fermé cette semaine (calendrier d'ouverture).",
+    "pilot": "Cette session est réservée aux officines pilotes.",
+    "read_only": "{message}",
+    "conflict": (
+        "Votre commande a été modifiée entre-temps (depuis un autre onglet ou par un autre titulaire) : "
+        "voici la commande enregistrée. Votre saisie n'a pas été appliquée ; vous pouvez la reprendre."
+    ),
+    "empty": "Votre commande est vide : saisissez au moins une quantité.",
+    "empty_existing": "Pour retirer toutes les lignes, utilisez « Annuler la commande ».",
+    "invalid": "La commande n'a pas été enregistrée : corrigez les quantités signalées.",
+    "not_registered": "Il n'y a pas de commande enregistrée à annuler pour cette session.",
+}
+
+
+class OrderError(Exception):
+    """A refusal with a French message for the user; nothing was written."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field_errors: dict[str, list[str]] | None = None,
+        errors: list[str] | None = None,
+        order: Order | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field_errors = field_errors or {}
+        self.errors = errors or []
+        self.order = order
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    order: Order
+    created: bool
+    duplicate: bool  # the same submission arrived twice (double click, resent form): nothing new
+
+
+def _local(instant: datetime) -> str:
+    return timezone.localtime(instant).strftime("%d/%m/%Y à %H:%M")
+
+
+def check_window(*, session: OrderSession, pharmacy: Pharmacy, at: datetime) -> None:
+    """Refuse with the reason when the officine cannot change orders of `session` at `at` (to the second)."""
+    if session.is_closed_week:
+        raise OrderError("closed_week", ERRORS["closed_week"])
+    if at < session.opens_at:
+        raise OrderError("not_open_yet", ERRORS["not_open_yet"].format(opens=_local(session.opens_at)))
+    if at >= session.closes_at:
+        raise OrderError("closed", ERRORS["closed"].format(closed=_local(session.closes_at)))
+    # One rule for pilot-only sessions and for the whole service restricted to a pilot group.
+    if not pharmacy_may_order_in_session(pharmacy=pharmacy, session=session):
+        raise OrderError("pilot", ERRORS["pilot"])
+    if (message := service_read_only_message()) is not None:
+        raise OrderError("read_only", message)
+
+
+def new_reference(*, session: OrderSession) -> str:
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out on the phone to support
+    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
+    return f"C{timezone.localtime(session.opens_at):%y%m%d}-{suffix}"
+
+
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _lock_pharmacy(pharmacy: Pharmacy) -> None:
+    # Serialises every write to this officine's orders (two tabs, two titulaires, a double click): the
+    # version check and the idempotency check below are then reliable.
+    Pharmacy.objects.select_for_update().filter(pk=pharmacy.pk).values_list("pk").get()
+
+
+def _describe(grid: OrderGrid, key: CellKey, quantity: int) -> dict:
+    product = grid.product(key.product_id)
+    effector = grid.effectors.get(key.effector_id)
+    return {
+        "effector_id": key.effector_id,
+        "effector": effector.display_name if effector else f"Effecteur n° {key.effector_id}",
+        "product_id": key.product_id,
+        "product": product.short_name if product else f"Produit n° {key.product_id}",
+        "rank": key.rank,
+        "quantity": quantity,
+        "unit": UNIT_WORDS[product.unit][1] if product else "",
+    }
+
+
+def _snapshot(grid: OrderGrid, quantities: Mapping[CellKey, int]) -> list[dict]:
+    return [_describe(grid, key, q) for key, q in sorted(quantities.items()) if q > 0]
+
+
+def _take_stock(*, offer: ProductOffer, delta: int, grid: OrderGrid, wanted: int) -> None:
+    """Move `delta` units of the national stock to (delta > 0) or back from (delta < 0) this order."""
+    if delta <= 0:
+        ProductOffer.objects.filter(pk=offer.pk).update(stock_taken=F("stock_taken") + delta)
+        return
+    if STOCK_LOCKING:
+        # Conditional UPDATE: PostgreSQL locks the row and re-evaluates the condition on the latest version
+        # once any concurrent writer commits, so two officines can never both take the last boxes.
+        taken = ProductOffer.objects.filter(pk=offer.pk, stock_taken__lte=F("national_stock") - delta).update(
+            stock_taken=F("stock_taken") + delta
+        )
+    else:  # pragma: no cover - only the control test runs this, to prove the race exists
+        current = ProductOffer.objects.values_list("stock_taken", "national_stock").get(pk=offer.pk)
+        time.sleep(UNSAFE_STOCK_SLEEP_SECONDS)
+        taken = 0
+        if current[0] + delta <= current[1]:
+            taken = ProductOffer.objects.filter(pk=offer.pk).update(stock_taken=current[0] + delta)
+    if not taken:
+        remaining = ProductOffer.objects.filter(pk=offer.pk).values_list("national_stock", "stock_taken").get()
+        held = wanted - delta
+        raise OrderError(
+            "stock",
+            stock_message(
+                labels=grid.labels,
+                product_id=offer.product_id,
+                available=remaining[0] - remaining[1] + held,
+                wanted=wanted,
+            ),
+        )
+
+
+@transaction.atomic
+def order_submit(
+    *,
+    pharmacy: Pharmacy,
+    session: OrderSession,
+    quantities: Mapping[CellKey, int],
+    base_version: int,
+    submission_token: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Register the officine's order for `session` with exactly `quantities` (cells with a quantity > 0).
+
+    Refuses (OrderError, nothing written) when the window is closed, the order changed since
+    `base_version` was read, a cap or box rule is broken, or the national stock is exhausted. The same
+    `submission_token` arriving twice registers one version only.
+    """
+    now = now or timezone.now()
+    check_window(session=session, pharmacy=pharmacy, at=now)
+    _lock_pharmacy(pharmacy)
+    order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
+
+    if order is not None and submission_token and order.submission_token == submission_token:
+        return SubmitResult(order=order, created=False, duplicate=True)
+    current_version = order.version if order else 0
+    if base_version != current_version:
+        raise OrderError("conflict", ERRORS["conflict"], order=order)
+
+    grid = order_grid(pharmacy=pharmacy, session=session, order=order)
+    positive = {key: q for key, q in quantities.items() if q != 0}
+    if not positive:
+        code = "empty_existing" if grid.has_registered_order else "empty"
+        raise OrderError(code, ERRORS[code])
+    result = check_quantities(cells=grid.cells, quantities=positive, stocks=grid.stocks, labels=grid.labels)
+    if not result.ok:
+        raise OrderError("invalid", ERRORS["invalid"], field_errors=result.field_errors, errors=result.errors)
+
+    # National stock: what this order takes in addition to (or gives back from) what it already held.
+    offers = {block.product.pk: block.offer for block in grid.blocks if block.offer.national_stock is not None}
+    new_totals: dict[int, int] = defaultdict(int)
+    old_totals: dict[int, int] = defaultdict(int)
+    for key, q in positive.items():
+        new_totals[key.product_id] += q
+    for key, q in grid.current.items():
+        old_totals[key.product_id] += q
+    for product_id in sorted(offers, key=lambda pid: offers[pid].pk):  # fixed order: no deadlock
+        delta = new_totals[product_id] - old_totals[product_id]
+        if delta:
+            _take_stock(offer=offers[product_id], delta=delta, grid=grid, wanted=new_totals[product_id])
+
+    created = order is None
+    before = _snapshot(grid, grid.current) if order and order.status == Order.Status.REGISTERED else []
+    if order is None:
+        order = Order.objects.create(
+            reference=new_reference(session=session),
+            pharmacy=pharmacy,
+            session=session,
+            validated_at=now,
+            created_by=actor.user,
+            created_by_label=actor.label[:255],
+            updated_by_label=actor.label[:255],
+            submission_token=submission_token,
+        )
+    else:
+        if order.status == Order.Status.CANCELLED:
+            created = True
+        order.status = Order.Status.REGISTERED
+        order.cancelled_at = None
+        order.version += 1
+        order.validated_at = now
+        order.updated_by_label = actor.label[:255]
+        order.submission_token = submission_token
+        order.save(
+            update_fields=[
+                "status",
+                "cancelled_at",
+                "version",
+                "validated_at",
+                "updated_by_label",
+                "submission_token",
+                "updated_at",
+            ]
+        )
+
+    _write_lines(order=order, current=grid.current, wanted=positive, new=created and not grid.current)
+    after = _snapshot(grid, positive)
+    audit_record(
+        actor=actor,
+        action="order.created" if created else "order.modified",
+        target=order,
+        pharmacy=pharmacy,
+        summary=_summary(created=created, before=before, after=after),
+        before={"version": current_version, "lines": before},
+        after={"version": order.version, "lines": after},
+    )
+    from .tasks import send_order_receipt
+
+    send_order_receipt.delay_on_commit(order_id=order.pk, version=order.version)
+    return SubmitResult(order=order, created=created, duplicate=False)
+
+
+def _write_lines(
+    *, order: Order, current: Mapping[CellKey, int], wanted: Mapping[CellKey, int], new: bool = False
+) -> None:
+    """Bring the order's lines from `current` to `wanted` in at most four queries, whatever their number.
+    `new`: the order has no line yet (just created), so there is nothing to read first."""
+    existing = (
+        {}
+        if new
+        else {
+            CellKey(e, p, r): pk
+            for pk, e, p, r in OrderLine.objects.filter(order=order).values_list(
+                "pk", "effector_id", "product_id", "injection_rank"
+            )
+        }
+    )
+    to_delete = [pk for key, pk in existing.items() if key not in wanted]
+    to_update = [
+        OrderLine(pk=existing[key], quantity_requested=q)
+        for key, q in wanted.items()
+        if key in existing and current.get(key) != q
+    ]
+    to_create = [
+        OrderLine(
+            order=order,
+            effector_id=key.effector_id,
+            product_id=key.product_id,
+            injection_rank=key.rank,
+            quantity_requested=q,
+        )
+        for key, q in wanted.items()
+        if key not in existing
+    ]
+    if to_delete:
+        OrderLine.objects.filter(pk__in=to_delete).delete()
+    if to_update:
+        OrderLine.objects.bulk_update(to_update, ["quantity_requested"])
+    if to_create:
+        OrderLine.objects.bulk_create(to_create)
+
+
+def _summary(*, created: bool, before: list[dict], after: list[dict]) -> str:
+    total = sum(line["quantity"] for line in after)
+    if created:
+        return f"Commande enregistrée : {len(after)} ligne(s), {total} unité(s) au total."
+    changes = len(diff_lines(before, after))
+    return f"Commande modifiée : {changes} ligne(s) changée(s), {total} unité(s) au total."
+
+
+def diff_lines(before: list[dict], after: list[dict]) -> list[dict]:
+    """What changed between two snapshots: one entry per line added, changed or removed."""
+
+    def key(line: dict) -> tuple:
+        return (line["effector_id"], line["product_id"], line["rank"])
+
+    old = {key(line): line for line in before}
+    new = {key(line): line for line in after}
+    changes = []
+    for k in sorted(old.keys() | new.keys()):
+        was = old.get(k, {}).get("quantity", 0)
+        now = new.get(k, {}).get("quantity", 0)
+        if was != now:
+            line = new.get(k) or old[k]
+            changes.append(
+                {
+                    "effector": line["effector"],
+                    "product": line["product"] + RANK_LABELS.get(line["rank"], ""),
+                    "unit": line.get("unit", ""),
+                    "before": was,
+                    "after": now,
+                }
+            )
+    return changes
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, base_version: int, actor: Actor, now: datetime | None = None) -> Order:
+    """Cancel a registered order: its lines go, its national stock is given back, the row stays."""
+    now = now or timezone.now()
+    session = order.session
+    check_window(session=session, pharmacy=order.pharmacy, at=now)
+    _lock_pharmacy(order.pharmacy)
+    order = Order.objects.get(pk=order.pk)
+    if order.status != Order.Status.REGISTERED:
+        raise OrderError("not_registered", ERRORS["not_registered"], order=order)
+    if order.version != base_version:
+        raise OrderError("conflict", ERRORS["conflict"], order=order)
+    grid = order_grid(pharmacy=order.pharmacy, session=session, order=order)
+    held: dict[int, int] = defaultdict(int)
+    for key, q in grid.current.items():
+        held[key.product_id] += q
+    for offer in sorted((b.offer for b in grid.blocks if b.offer.national_stock is not None), key=lambda o: o.pk):
+        if held.get(offer.product_id):
+            ProductOffer.objects.filter(pk=offer.pk).update(stock_taken=F("stock_taken") - held[offer.product_id])
+    before = _snapshot(grid, grid.current)
+    OrderLine.objects.filter(order=order).delete()
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = now
+    order.version += 1
+    order.updated_by_label = actor.label[:255]
+    order.submission_token = ""
+    order.save(
+        update_fields=["status", "cancelled_at", "version", "updated_by_label", "submission_token", "updated_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="order.cancelled",
+        target=order,
+        pharmacy=order.pharmacy,
+        summary="Commande annulée.",
+        before={"version": base_version, "lines": before},
+        after={"version": order.version, "lines": []},
+    )
+    from .tasks import send_order_receipt
+
+    send_order_receipt.delay_on_commit(order_id=order.pk, version=order.version)
+    return order
