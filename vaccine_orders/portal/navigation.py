@@ -1,0 +1,58 @@
+"""The main navigation, per audience. Each app adds its entries here, in the order of the menu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    url_name: str
+    audiences: frozenset[str]
+
+
+PUBLIC = "public"  # everybody, logged in or not
+PHARMACY = "pharmacy"
+ARS = "ars"
+STAFF = "staff"
+
+ENTRIES: list[NavEntry] = [
+    NavEntry("Accueil", "home", frozenset({PUBLIC})),
+    NavEntry("Saisie de commande", "orders:start", frozenset({PHARMACY})),
+    NavEntry("Mes commandes", "orders:list", frozenset({PHARMACY})),
+    NavEntry("Suivi de commande", "fulfilment:list", frozenset({PHARMACY})),
+    NavEntry("Mes effecteurs", "effectors:list", frozenset({PHARMACY})),
+    NavEntry("Mes demandes", "support_my_requests", frozenset({PHARMACY})),
+    NavEntry("Rapports", "reports:index", frozenset({ARS, STAFF})),
+    NavEntry("Actualités", "news", frozenset({PUBLIC})),
+    NavEntry("Calendrier d'ouverture", "sessions_calendar:calendar", frozenset({PUBLIC})),
+    NavEntry("Besoin d'aide ?", "help", frozenset({PUBLIC})),
+]
+
+
+def audiences_for(request: HttpRequest) -> set[str]:
+    user = request.user
+    audiences = {PUBLIC}
+    if user.is_authenticated:
+        if getattr(user, "pharmacy_id", None):
+            audiences.add(PHARMACY)
+        if getattr(user, "region_id", None):
+            audiences.add(ARS)
+        if user.is_staff:
+            audiences.add(STAFF)
+    return audiences
+
+
+def nav_for(request: HttpRequest) -> list[dict[str, object]]:
+    audiences = audiences_for(request)
+    items = []
+    for entry in ENTRIES:
+        if entry.audiences & audiences:
+            url = reverse(entry.url_name)
+            active = request.path == url if url == "/" else request.path.startswith(url)
+            items.append({"label": entry.label, "url": url, "active": active})
+    return items
