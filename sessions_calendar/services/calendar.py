@@ -15,7 +15,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import holidays
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.utils import timezone
 
 from vaccine_orders.audit.actors import Actor
@@ -424,13 +424,21 @@ def session_check(*, session: OrderSession, now: datetime | None = None) -> None
 
 def _save_guarded(session: OrderSession) -> None:
     """Save, turning the PostgreSQL overlap exclusion (a concurrent save won) into the French message."""
+    race = SessionError(MESSAGES["overlap_race"], field_errors={"opens_at": [MESSAGES["overlap_race"]]})
     try:
         with transaction.atomic():
             session.save()
     except IntegrityError as exc:
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or str(exc)
         if "session_no_overlap" in constraint:
-            raise SessionError(MESSAGES["overlap_race"], field_errors={"opens_at": [MESSAGES["overlap_race"]]}) from exc
+            raise race from exc
+        raise
+    except OperationalError as exc:
+        # Two overlapping rows inserted at the same instant: each transaction's exclusion check waits for the
+        # other, and PostgreSQL's deadlock detector aborts one of them (the savepoint above undoes its row).
+        # That loser is told exactly what the constraint would have told it.
+        if getattr(exc.__cause__, "sqlstate", None) == "40P01":
+            raise race from exc
         raise
 
 

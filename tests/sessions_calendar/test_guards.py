@@ -232,3 +232,43 @@ def test_control_without_the_exclusion_constraint_the_race_creates_two_overlappi
                 "ALTER TABLE sessions_calendar_ordersession ADD CONSTRAINT session_no_overlap "
                 "EXCLUDE USING gist (tstzrange(opens_at, closes_at, '[)') WITH &&)"
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_deadlock_between_two_exclusion_checks_becomes_the_french_race_message():
+    """Each transaction holds a session the other's new row overlaps: both exclusion checks wait on each other,
+    PostgreSQL aborts one as a deadlock, and its author reads the same message as a lost race."""
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: dict[str, object] = {}
+
+    def staff(name: str, own_week: date, overlapping_day: date) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '30s'")
+            with transaction.atomic():
+                make_session(own_week)
+                barrier.wait()
+                try:
+                    session = OrderSession(
+                        opens_at=paris(overlapping_day, 9), closes_at=paris(overlapping_day + timedelta(days=1), 23)
+                    )
+                    outcomes[name] = session_save(session=session, actor=ACTOR)
+                except Exception as exc:  # the outcome is what the test looks at
+                    outcomes[name] = exc
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=staff, args=("a", date(2023, 7, 17), date(2023, 7, 25))),
+        threading.Thread(target=staff, args=("b", date(2023, 7, 24), date(2023, 7, 18))),
+    ]
+    with time_machine.travel(NOW, tick=True):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert set(outcomes) == {"a", "b"}, outcomes
+    assert all(isinstance(o, SessionError) for o in outcomes.values()), outcomes
+    assert all(o.message.startswith("Une autre session vient d'être enregistrée") for o in outcomes.values())
+    assert OrderSession.objects.count() == 2  # each kept its own week, neither overlapping row survived
