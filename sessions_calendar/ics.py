@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from icalendar import Calendar, Event
 
 from .selectors import CalendarRow
 
@@ -18,6 +17,8 @@ PRODID = "-//Santé publique France//Commande de vaccins//FR"
 
 
 def calendar_ics(*, rows: list[CalendarRow], host: str, site_url: str) -> bytes:
+    from icalendar import Calendar, Event  # imported here: only the feed needs it, not every process
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

@@ -1,5 +1,6 @@
 """Production settings refuse to start without their variables, and say which one is missing."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -98,3 +99,45 @@ def test_production_keeps_sessions_in_redis():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.contrib.sessions.backends.cache", "1800", "True"]
+
+
+def test_production_logs_json_and_keeps_weasyprint_rendering_steps_quiet():
+    # WeasyPrint logs each rendering step at INFO: in the PDF worker that is several lines per summary.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, logging; django.setup(); "
+            "print(logging.getLogger('weasyprint.progress').getEffectiveLevel(), "
+            "type(logging.getLogger().handlers[0].formatter).__name__)",
+        ],
+        env={**{k: v for k, v in os.environ.items() if k not in PROD_ENV}, **PROD_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(logging.WARNING), "JsonFormatter"]
+
+
+def test_the_worker_does_not_load_libraries_only_a_few_pages_need():
+    # The PDF worker must stay under 150 MB: the holiday tables, iCalendar and XlsxWriter (about 14 MB) are
+    # imported where they are used, not when Django and the Celery tasks load.
+    heavy = ("holidays", "icalendar", "xlsxwriter")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, django; django.setup(); from vaccine_orders.celery import app; "
+            "app.loader.import_default_modules(); import fulfilment.pdf; "
+            f"print(*[m for m in {heavy!r} if m in sys.modules] or ['none'])",
+        ],
+        env={**{k: v for k, v in os.environ.items() if k not in PROD_ENV}, **PROD_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["none"]

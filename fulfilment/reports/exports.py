@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 
-import xlsxwriter
 from django.http import FileResponse, StreamingHttpResponse
 
 from vaccine_orders.csvutils import csv_chunks, neutralise
@@ -76,6 +75,8 @@ XLSX_MAX_DATA_ROWS = 1_048_575
 
 def write_xlsx(output: IO[bytes] | str, tables: Sequence[Table], *, max_rows: int = XLSX_MAX_DATA_ROWS) -> int:
     """Write the tables as sheets of one workbook; returns the number of data rows written."""
+    import xlsxwriter  # imported here: it costs the web and worker processes memory, and few requests need it
+
     workbook = xlsxwriter.Workbook(
         output,
         {

@@ -14,7 +14,6 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-import holidays
 from django.db import IntegrityError, OperationalError, models, transaction
 from django.utils import timezone
 
@@ -51,6 +50,8 @@ def paris_instant(day: date, at: time) -> datetime:
 
 @lru_cache(maxsize=64)
 def _holidays_of(year: int) -> dict[date, str]:
+    import holidays  # imported here: the Celery worker loads this module and rarely needs the holiday tables
+
     return dict(holidays.country_holidays("FR", years=[year], language="fr"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MIDDLEWARE, env
+from .base import DATABASES, LOGGING, MIDDLEWARE, env
 
 REQUIRED = [
     "SECRET_KEY",
@@ -63,5 +63,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The per-library levels of base.py (WeasyPrint's rendering steps, fontTools, the SQL log) hold here too.
+    "loggers": LOGGING["loggers"],
 }
