@@ -150,6 +150,25 @@ def clear_staging(model: type[models.Model], *, use_copy: bool) -> None:
         model.objects.all().delete()
 
 
+def load_staging(
+    stream: Any,
+    *,
+    model: type[models.Model],
+    columns: list[str],
+    parse: Callable[..., None],
+    use_copy: bool,
+    stats: ImportStats,
+    rejections: Rejections,
+    progress: Callable[..., None] | None,
+) -> None:
+    """Empty the staging table, then stream the file into it through `parse` (COPY on PostgreSQL)."""
+    clear_staging(model, use_copy=use_copy)
+    sink = CopySink if use_copy else OrmSink
+    with stats.step("lecture du fichier et chargement"):
+        parse(stream, open_sink=lambda: sink(model, columns), stats=stats, rejections=rejections, progress=progress)
+    stats.rejected = rejections.count
+
+
 def tune_session_for_bulk_work() -> None:
     """An import is a long batch statement: the web's 30 s statement timeout and 3 s lock timeout do not fit
     it. SET LOCAL: the settings end with the import's transaction."""

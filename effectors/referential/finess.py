@@ -35,6 +35,7 @@ from .common import (
     clear_staging,
     deactivate,
     first_per_key,
+    load_staging,
     mass_deactivation_blocked,
     merge_orm,
     staged,
@@ -361,14 +362,16 @@ def run_finess(
     progress: Callable[..., None] | None,
     allow_mass: bool,
 ) -> None:
-    clear_staging(FinessStagingRow, use_copy=use_copy)
-
-    def open_sink() -> CopySink | OrmSink:
-        return CopySink(FinessStagingRow, STAGING_COLUMNS) if use_copy else OrmSink(FinessStagingRow, STAGING_COLUMNS)
-
-    with stats.step("lecture du fichier et chargement"):
-        parse(stream, open_sink=open_sink, stats=stats, rejections=rejections, progress=progress)
-    stats.rejected = rejections.count
+    load_staging(
+        stream,
+        model=FinessStagingRow,
+        columns=STAGING_COLUMNS,
+        parse=parse,
+        use_copy=use_copy,
+        stats=stats,
+        rejections=rejections,
+        progress=progress,
+    )
     with stats.step("officines et établissements"):
         merge(run=run, stats=stats, audit=audit, allow_mass=allow_mass)
     clear_staging(FinessStagingRow, use_copy=use_copy)

@@ -42,6 +42,7 @@ from .common import (
     clear_staging,
     deactivate,
     first_per_key,
+    load_staging,
     mass_deactivation_blocked,
     merge_orm,
     staged,
@@ -551,14 +552,16 @@ def run_rpps(
     progress: Callable[..., None] | None,
     allow_mass: bool,
 ) -> None:
-    clear_staging(RppsStagingRow, use_copy=use_copy)
-
-    def open_sink() -> CopySink | OrmSink:
-        return CopySink(RppsStagingRow, STAGING_COLUMNS) if use_copy else OrmSink(RppsStagingRow, STAGING_COLUMNS)
-
-    with stats.step("lecture du fichier et chargement"):
-        parse(stream, open_sink=open_sink, stats=stats, rejections=rejections, progress=progress)
-    stats.rejected = rejections.count
+    load_staging(
+        stream,
+        model=RppsStagingRow,
+        columns=STAGING_COLUMNS,
+        parse=parse,
+        use_copy=use_copy,
+        stats=stats,
+        rejections=rejections,
+        progress=progress,
+    )
     with stats.step("professionnels"):
         if use_copy:
             with connection.cursor() as cursor:
