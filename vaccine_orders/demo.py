@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -241,6 +242,29 @@ def paris(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=PARIS)
 
 
+def catalogue_get_or_create(*, on_each: Callable[[bool], None] | None = None) -> dict[str, Product]:
+    """The products of the DGS-Urgent notes (PRODUCTS), created when missing; `on_each(created)` per product."""
+    products = {}
+    for order, (code, (name, short, kind, unit, per_box, doses, rank, storage)) in enumerate(PRODUCTS.items()):
+        products[code], created = Product.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "short_name": short,
+                "kind": kind,
+                "unit": unit,
+                "units_per_box": per_box,
+                "doses_per_vial": doses,
+                "has_injection_rank": rank,
+                "storage_rule": storage,
+                "sort_order": (order + 1) * 10,
+            },
+        )
+        if on_each is not None:
+            on_each(created)
+    return products
+
+
 @dataclass
 class SeedReport:
     created: dict[str, int] = field(default_factory=dict)
@@ -285,25 +309,7 @@ class DemoSeeder:
     # --- catalogue ------------------------------------------------------------------------
 
     def seed_products(self) -> dict[str, Product]:
-        products = {}
-        for order, (code, (name, short, kind, unit, per_box, doses, rank, storage)) in enumerate(PRODUCTS.items()):
-            product, created = Product.objects.get_or_create(
-                code=code,
-                defaults={
-                    "name": name,
-                    "short_name": short,
-                    "kind": kind,
-                    "unit": unit,
-                    "units_per_box": per_box,
-                    "doses_per_vial": doses,
-                    "has_injection_rank": rank,
-                    "storage_rule": storage,
-                    "sort_order": (order + 1) * 10,
-                },
-            )
-            self.report.count("produits", created)
-            products[code] = product
-        return products
+        return catalogue_get_or_create(on_each=lambda created: self.report.count("produits", created))
 
     # --- officines ----------------------------------------------------------------------------
 
