@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
@@ -13,6 +14,9 @@ from django.utils import timezone
 from .formatting import day_range, hour, local_instant
 from .models import CapRule, OrderSession, ProductOffer
 from .rules import RANK_SUFFIX, Cell, ProductRules, SessionRules
+
+if TYPE_CHECKING:
+    from vaccine_orders.portal.selectors import ServiceSwitches
 
 # The reminder goes out on the afternoon of the session's last day (Paris time).
 REMINDER_FROM = time(14)
@@ -40,23 +44,23 @@ def session_next(*, at: datetime) -> OrderSession | None:
     )
 
 
-def pharmacy_may_use_service(*, pharmacy) -> bool:
+def pharmacy_may_use_service(*, pharmacy, switches: ServiceSwitches | None = None) -> bool:
     """False when SpF restricts the whole service to a pilot group this officine is not part of.
 
     The single rule for the whole-service restriction (ServiceSettings.pilot_group): the access decorator,
-    the reminders and the ordering service all ask here.
+    the reminders and the ordering service all ask here. `switches`: already read by the caller.
     """
-    from vaccine_orders.portal.models import ServiceSettings
+    from vaccine_orders.portal.selectors import service_switches
 
-    group_id = ServiceSettings.objects.filter(pk=1).values_list("pilot_group_id", flat=True).first()
+    group_id = (switches or service_switches()).pilot_group_id
     if group_id is None:
         return True
     return pharmacy.pilot_groups.filter(pk=group_id).exists()
 
 
-def pharmacy_may_order_in_session(*, pharmacy, session: OrderSession) -> bool:
+def pharmacy_may_order_in_session(*, pharmacy, session: OrderSession, switches: ServiceSwitches | None = None) -> bool:
     """The service is open to the officine and, for a pilot-only session, the officine is in its group."""
-    if session.is_closed_week or not pharmacy_may_use_service(pharmacy=pharmacy):
+    if session.is_closed_week or not pharmacy_may_use_service(pharmacy=pharmacy, switches=switches):
         return False
     if session.pilot_group_id is None:
         return True

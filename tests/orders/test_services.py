@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from sessions_calendar.models import ProductOffer
 from tests import factories
@@ -153,6 +155,14 @@ def test_read_only_mode_refuses_every_change(setup, pharmacy_a):
     with pytest.raises(OrderError, match="Maintenance"):
         order_cancel(order=order, base_version=1, actor=ACTOR)
     assert OrderLine.objects.get().quantity_requested == 1
+
+
+def test_the_service_switches_are_read_once_per_submission(setup, pharmacy_a):
+    # The pilot restriction and the read-only mode live in one row: the window check reads it once.
+    with CaptureQueriesContext(connection) as queries:
+        submit(setup, pharmacy_a, {setup.key(setup.own, setup.syringes): 1})
+    reads = [q["sql"] for q in queries.captured_queries if "portal_servicesettings" in q["sql"]]
+    assert len(reads) == 1, reads
 
 
 def test_modifying_bumps_the_version_and_records_what_changed(setup, pharmacy_a):

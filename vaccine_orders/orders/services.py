@@ -24,7 +24,7 @@ from sessions_calendar.models import OrderSession, ProductOffer
 from sessions_calendar.selectors import pharmacy_may_order_in_session
 from vaccine_orders.audit.actors import Actor
 from vaccine_orders.audit.services import audit_record
-from vaccine_orders.portal.selectors import service_read_only_message
+from vaccine_orders.portal.selectors import service_switches
 
 from .caps import RANK_LABELS, CellKey, check_quantities, stock_message
 from .models import Order, OrderLine
@@ -91,10 +91,11 @@ def check_window(*, session: OrderSession, pharmacy: Pharmacy, at: datetime) -> 
     if at >= session.closes_at:
         raise OrderError("closed", ERRORS["closed"].format(closed=_local(session.closes_at)))
     # One rule for pilot-only sessions and for the whole service restricted to a pilot group.
-    if not pharmacy_may_order_in_session(pharmacy=pharmacy, session=session):
+    switches = service_switches()  # one read of the row for the pilot restriction and the read-only mode
+    if not pharmacy_may_order_in_session(pharmacy=pharmacy, session=session, switches=switches):
         raise OrderError("pilot", ERRORS["pilot"])
-    if (message := service_read_only_message()) is not None:
-        raise OrderError("read_only", message)
+    if switches.read_only_message is not None:
+        raise OrderError("read_only", switches.read_only_message)
 
 
 def new_reference(*, session: OrderSession) -> str:

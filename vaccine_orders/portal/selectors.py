@@ -24,17 +24,31 @@ def news_visible(*, at: datetime) -> QuerySet[NewsItem]:
     return NewsItem.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at), starts_at__lte=at)
 
 
-def service_read_only_message() -> str | None:
-    """The maintenance message while SpF has put the service in read-only mode, else None.
+@dataclass(frozen=True)
+class ServiceSwitches:
+    """The switches SpF flips in the admin that decide who may change orders right now."""
 
-    The ordering service calls this before any change to an order and refuses the change with the
-    message. It reads the database every time (one indexed row, no cache): a switch flipped in the admin
-    holds at once in every process.
-    """
-    message = ServiceSettings.objects.filter(pk=1, read_only=True).values_list("read_only_message", flat=True).first()
-    if message is None:
-        return None
-    return message.strip() or DEFAULT_READ_ONLY_MESSAGE
+    pilot_group_id: int | None  # the whole service is restricted to this pilot group
+    read_only_message: str | None  # the maintenance message while the service is read-only, else None
+
+
+def service_switches() -> ServiceSwitches:
+    """Both switches in one query. Read from the database every time (one indexed row, no cache): a switch
+    flipped in the admin holds at once in every process."""
+    row = ServiceSettings.objects.filter(pk=1).values_list("pilot_group_id", "read_only", "read_only_message").first()
+    if row is None:
+        return ServiceSwitches(pilot_group_id=None, read_only_message=None)
+    pilot_group_id, read_only, message = row
+    return ServiceSwitches(
+        pilot_group_id=pilot_group_id,
+        read_only_message=(message.strip() or DEFAULT_READ_ONLY_MESSAGE) if read_only else None,
+    )
+
+
+def service_read_only_message() -> str | None:
+    """The maintenance message while SpF has put the service in read-only mode, else None: the ordering
+    service refuses any change to an order with it."""
+    return service_switches().read_only_message
 
 
 @dataclass(frozen=True)
