@@ -28,7 +28,7 @@ def _redis_url(settings) -> str:
 
 def test_a_code_limit_reached_in_another_process_holds_here(client, settings):
     url = _redis_url(settings)
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": "vaccine_orders.cache.RedisCache", "LOCATION": url}}
     from django.core.cache import caches
 
     caches["default"].clear()
@@ -40,7 +40,7 @@ def test_a_code_limit_reached_in_another_process_holds_here(client, settings):
     script = (
         "import django; django.setup()\n"
         "from django.conf import settings\n"
-        "settings.CACHES = {'default': {'BACKEND': 'django.core.cache.backends.redis.RedisCache',"
+        "settings.CACHES = {'default': {'BACKEND': 'vaccine_orders.cache.RedisCache',"
         f" 'LOCATION': {url!r}}}}}\n"
         "from django.test import RequestFactory\n"
         "from allauth.core import ratelimit\n"

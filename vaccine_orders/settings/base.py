@@ -131,7 +131,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "vaccine_orders.cache.RedisCache",  # Django's, one client per pool (cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "cv",
         }
