@@ -67,13 +67,17 @@ def pharmacy_required(view: View) -> View:
         if pharmacy is None:
             raise PermissionDenied("Cette page est réservée aux comptes d'officine.")
         from sessions_calendar.selectors import pharmacy_may_use_service
+        from vaccine_orders.portal.selectors import service_switches
 
-        if not pharmacy_may_use_service(pharmacy=pharmacy):
+        switches = service_switches()
+        if not pharmacy_may_use_service(pharmacy=pharmacy, switches=switches):
             raise PermissionDenied(
                 "Le service est pour le moment réservé aux officines pilotes. Il ouvrira prochainement à toutes "
                 "les officines."
             )
         request.pharmacy = pharmacy
+        # Read once per request: the ordering service checks the same switches without reading them again.
+        request.service_switches = switches
         return view(request, *args, **kwargs)
 
     wrapper.access_rule = "pharmacy"  # type: ignore[attr-defined]

@@ -372,6 +372,20 @@ def test_validation_queries_do_not_grow_with_effectors(client, setup, pharmacy_a
     _many_doctors(pharmacy_b, 300)
     large = run(user_b, pharmacy_b)
     assert large == small
+    print("validation queries:", small)
+
+
+def test_a_validation_reads_the_service_switches_once(client_a, setup):
+    """The access decorator reads the switches (pilot restriction, read-only mode); the ordering service
+    checks the same ones instead of reading the row again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = validate_raw(client_a, setup, {setup.key(setup.own, setup.syringes).field_name: "2"})
+    assert response.status_code == 302
+    assert Order.objects.get().lines.get().quantity_requested == 2
+    assert sum("portal_servicesettings" in q["sql"] for q in captured.captured_queries) == 1
 
 
 def test_read_only_mode_refuses_every_order_changing_post_and_nothing_changes(client_a, setup):

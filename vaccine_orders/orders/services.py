@@ -24,7 +24,7 @@ from sessions_calendar.models import OrderSession, ProductOffer
 from sessions_calendar.selectors import pharmacy_may_order_in_session
 from vaccine_orders.audit.actors import Actor
 from vaccine_orders.audit.services import audit_record
-from vaccine_orders.portal.selectors import service_switches
+from vaccine_orders.portal.selectors import ServiceSwitches, service_switches
 
 from .caps import RANK_LABELS, CellKey, check_quantities, stock_message
 from .models import Order, OrderLine
@@ -82,8 +82,11 @@ def _local(instant: datetime) -> str:
     return timezone.localtime(instant).strftime("%d/%m/%Y à %H:%M")
 
 
-def check_window(*, session: OrderSession, pharmacy: Pharmacy, at: datetime) -> None:
-    """Refuse with the reason when the officine cannot change orders of `session` at `at` (to the second)."""
+def check_window(
+    *, session: OrderSession, pharmacy: Pharmacy, at: datetime, switches: ServiceSwitches | None = None
+) -> None:
+    """Refuse with the reason when the officine cannot change orders of `session` at `at` (to the second).
+    `switches`: the service switches when the caller has just read them (the access decorator has)."""
     if session.is_closed_week:
         raise OrderError("closed_week", ERRORS["closed_week"])
     if at < session.opens_at:
@@ -91,7 +94,8 @@ def check_window(*, session: OrderSession, pharmacy: Pharmacy, at: datetime) -> 
     if at >= session.closes_at:
         raise OrderError("closed", ERRORS["closed"].format(closed=_local(session.closes_at)))
     # One rule for pilot-only sessions and for the whole service restricted to a pilot group.
-    switches = service_switches()  # one read of the row for the pilot restriction and the read-only mode
+    if switches is None:
+        switches = service_switches()  # one read of the row for the pilot restriction and the read-only mode
     if not pharmacy_may_order_in_session(pharmacy=pharmacy, session=session, switches=switches):
         raise OrderError("pilot", ERRORS["pilot"])
     if switches.read_only_message is not None:
@@ -173,6 +177,7 @@ def order_submit(
     submission_token: str,
     actor: Actor,
     now: datetime | None = None,
+    switches: ServiceSwitches | None = None,
 ) -> SubmitResult:
     """Register the officine's order for `session` with exactly `quantities` (cells with a quantity > 0).
 
@@ -181,7 +186,7 @@ def order_submit(
     `submission_token` arriving twice registers one version only.
     """
     now = now or timezone.now()
-    check_window(session=session, pharmacy=pharmacy, at=now)
+    check_window(session=session, pharmacy=pharmacy, at=now, switches=switches)
     _lock_pharmacy(pharmacy)
     order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
 
@@ -339,11 +344,18 @@ def diff_lines(before: list[dict], after: list[dict]) -> list[dict]:
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, base_version: int, actor: Actor, now: datetime | None = None) -> Order:
+def order_cancel(
+    *,
+    order: Order,
+    base_version: int,
+    actor: Actor,
+    now: datetime | None = None,
+    switches: ServiceSwitches | None = None,
+) -> Order:
     """Cancel a registered order: its lines go, its national stock is given back, the row stays."""
     now = now or timezone.now()
     session = order.session
-    check_window(session=session, pharmacy=order.pharmacy, at=now)
+    check_window(session=session, pharmacy=order.pharmacy, at=now, switches=switches)
     _lock_pharmacy(order.pharmacy)
     order = Order.objects.get(pk=order.pk)
     if order.status != Order.Status.REGISTERED:

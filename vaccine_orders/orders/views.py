@@ -141,7 +141,7 @@ def _closed_page(request: HttpRequest, session: OrderSession, error: OrderError)
 def _session_for_entry(request: HttpRequest, session_id: int) -> tuple[OrderSession, OrderError | None]:
     session = get_object_or_404(OrderSession.objects.select_related("pilot_group"), pk=session_id)
     try:
-        check_window(session=session, pharmacy=request.pharmacy, at=timezone.now())
+        check_window(session=session, pharmacy=request.pharmacy, at=timezone.now(), switches=request.service_switches)
     except OrderError as error:
         return session, error
     return session, None
@@ -208,7 +208,7 @@ def order_start(request: HttpRequest) -> HttpResponse:
     refusal = None
     if session is not None:
         try:
-            check_window(session=session, pharmacy=request.pharmacy, at=now)
+            check_window(session=session, pharmacy=request.pharmacy, at=now, switches=request.service_switches)
         except OrderError as error:
             refusal = error.message
     return render(
@@ -342,6 +342,7 @@ def order_validate(request: HttpRequest, session_id: int) -> HttpResponse:
                 base_version=parsed.base_version,
                 submission_token=parsed.token,
                 actor=actor_from_request(request),
+                switches=request.service_switches,
             )
         except OrderError as exc:
             error = exc
@@ -436,7 +437,10 @@ def order_cancel_view(request: HttpRequest, reference: str) -> HttpResponse:
         version = request.POST.get("version", "")
         try:
             order_cancel(
-                order=order, base_version=int(version) if version.isdigit() else -1, actor=actor_from_request(request)
+                order=order,
+                base_version=int(version) if version.isdigit() else -1,
+                actor=actor_from_request(request),
+                switches=request.service_switches,
             )
         except OrderError as error:
             if error.code in CLOSED_CODES:
