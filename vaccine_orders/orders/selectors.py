@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Pharmacy
 from effectors.models import Attachment, Effector, EffectorType
@@ -144,9 +144,17 @@ def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | obje
     offers = list(
         ProductOffer.objects.filter(session=session)
         .select_related("product")
-        .prefetch_related(Prefetch("cap_rules", queryset=CapRule.objects.select_related("effector_type")))
         .order_by("product__sort_order", "product__name")
     )
+    # The session's cap rules as plain tuples: this runs on every grid, recap and validation, and building
+    # a CapRule and an EffectorType per rule through prefetch_related cost a tenth of a validation's CPU.
+    rules_by_offer: dict[int, list[tuple[int, int, str, int | None, str]]] = defaultdict(list)
+    for offer_id, *rule in (
+        CapRule.objects.filter(offer__session=session)
+        .order_by()
+        .values_list("offer_id", "effector_type_id", "injection_rank", "mode", "limit", "effector_type__label_plural")
+    ):
+        rules_by_offer[offer_id].append(tuple(rule))
     effectors = attached_effectors(pharmacy=pharmacy)
     if order is _UNREAD:
         order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
@@ -165,10 +173,10 @@ def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | obje
         product = offer.product
         ranks = [1, 2] if product.has_injection_rank else [0]
         rules: dict[tuple[int, int], Rule] = {}
-        for cap_rule in offer.cap_rules.all():
-            type_plurals[cap_rule.effector_type_id] = cap_rule.effector_type.label_plural
-            if cap_rule.injection_rank in ranks:
-                rules[(cap_rule.effector_type_id, cap_rule.injection_rank)] = Rule(cap_rule.mode, cap_rule.limit)
+        for type_id, rank, mode, limit, type_plural in rules_by_offer[offer.pk]:
+            type_plurals[type_id] = type_plural
+            if rank in ranks:
+                rules[(type_id, rank)] = Rule(mode, limit)
         rows = []
         unit_singular = UNIT_WORDS[product.unit][0]
         for effector in effectors:
