@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from accounts.models import Pharmacy
-from effectors.models import Attachment, Effector, EffectorType
+from effectors.models import Effector, EffectorType
 from sessions_calendar.models import CapRule, OrderSession, ProductOffer
 from vaccine_orders.audit.models import AuditEvent
 
@@ -117,14 +117,15 @@ def _effector_sort_key(effector: Effector) -> tuple:
 
 def attached_effectors(*, pharmacy: Pharmacy) -> list[Effector]:
     """Effectors attached to the officine now and still active in the national referential, in grid order."""
-    attachments = (
-        Attachment.objects.filter(pharmacy=pharmacy, detached_at__isnull=True)
-        .select_related("effector__type", "effector__professional", "effector__establishment")
+    # Read from the effector side (an effector has at most one current attachment, a database constraint):
+    # one model instance fewer per row than going through Attachment, on every grid, recap and validation.
+    attached = (
+        Effector.objects.filter(attachments__pharmacy=pharmacy, attachments__detached_at__isnull=True)
+        .select_related("type", "professional", "establishment")
         .order_by()
     )
     effectors = []
-    for attachment in attachments:
-        effector = attachment.effector
+    for effector in attached:
         if effector.professional_id and not effector.professional.is_active:
             continue
         if effector.establishment_id and not effector.establishment.is_active:
