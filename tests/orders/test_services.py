@@ -238,6 +238,42 @@ def test_national_stock_is_taken_given_back_and_never_oversold(setup, pharmacy_a
     assert offer.stock_taken == held == 20
 
 
+def test_stock_taken_by_another_officine_after_the_check_rolls_the_whole_change_back(setup, pharmacy_a, monkeypatch):
+    """The stock is taken last, after the order and its lines are written: when another officine took the
+    last vials between the grid's check and that UPDATE, the refusal leaves the previous order intact."""
+    from vaccine_orders.orders import services
+
+    ProductOffer.objects.filter(pk=setup.moderna_offer.pk).update(national_stock=30)
+    second = factories.attached_effector(pharmacy_a, "occupational_doctor")
+    first = submit(setup, pharmacy_a, {setup.key(setup.occupational, setup.moderna): 10}).order
+    events = AuditEvent.objects.count()
+
+    def grid_then_someone_else_takes_the_rest(**kwargs):
+        grid = order_grid(**kwargs)  # the check sees 20 vials left...
+        ProductOffer.objects.filter(pk=setup.moderna_offer.pk).update(stock_taken=30)  # ...then they are gone
+        return grid
+
+    monkeypatch.setattr(services, "order_grid", grid_then_someone_else_takes_the_rest)
+    with pytest.raises(OrderError) as excinfo:
+        submit(
+            setup,
+            pharmacy_a,
+            {
+                setup.key(setup.occupational, setup.moderna): 10,
+                cell_key_for(second, setup.moderna): 10,
+                setup.key(setup.own, setup.syringes): 4,
+            },
+            version=1,
+            token="hausse-0000000000001",
+        )
+    assert excinfo.value.code == "stock"
+    assert "il reste 10 flacons pour votre officine (vous en demandez 20)" in excinfo.value.message
+    first.refresh_from_db()
+    assert first.version == 1 and first.submission_token == "jeton-de-validation-0001"
+    assert list(first.lines.values_list("product_id", "quantity_requested")) == [(setup.moderna.pk, 10)]
+    assert AuditEvent.objects.count() == events
+
+
 def test_lowering_an_order_gives_stock_back(setup, pharmacy_a):
     second = factories.attached_effector(pharmacy_a, "occupational_doctor")
     submit(

@@ -213,10 +213,11 @@ def order_submit(
         new_totals[key.product_id] += q
     for key, q in grid.current.items():
         old_totals[key.product_id] += q
-    for product_id in sorted(offers, key=lambda pid: offers[pid].pk):  # fixed order: no deadlock
-        delta = new_totals[product_id] - old_totals[product_id]
-        if delta:
-            _take_stock(offer=offers[product_id], delta=delta, grid=grid, wanted=new_totals[product_id])
+    stock_moves = [
+        (offers[product_id], new_totals[product_id] - old_totals[product_id], new_totals[product_id])
+        for product_id in sorted(offers, key=lambda pid: offers[pid].pk)  # fixed order: no deadlock
+        if new_totals[product_id] != old_totals[product_id]
+    ]
 
     created = order is None
     before = _snapshot(grid, grid.current) if order and order.status == Order.Status.REGISTERED else []
@@ -263,6 +264,11 @@ def order_submit(
         before={"version": current_version, "lines": before},
         after={"version": order.version, "lines": after},
     )
+    # The stock last, just before the commit: every officine ordering the product queues on its offer row,
+    # so the row lock is held for this UPDATE and the commit only, not for the writes above. A refusal
+    # raises and the whole transaction, order and lines included, is rolled back.
+    for offer, delta, wanted in stock_moves:
+        _take_stock(offer=offer, delta=delta, grid=grid, wanted=wanted)
     from .tasks import send_order_receipt
 
     send_order_receipt.delay_on_commit(order_id=order.pk, version=order.version)
