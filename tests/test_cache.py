@@ -52,3 +52,27 @@ def test_the_settings_use_this_backend(settings):
 
     if base.REDIS_URL:
         assert base.CACHES["default"]["BACKEND"] == "vaccine_orders.cache.RedisCache"
+
+
+def test_incr_keeps_djangos_contract_in_one_round_trip(cache):
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("missing")
+    assert cache.get("missing") is None  # not created by the failed increment
+    cache.set("n", 5, 30)
+    assert cache.incr("n", 3) == 8 and cache.decr("n", 2) == 6
+    client = cache._cache.get_client(write=True)
+    assert 0 < client.ttl(cache.make_and_validate_key("n")) <= 30  # the expiry survives the increments
+
+    commands = []
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        commands.append(args[0])
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        assert cache.incr("n") == 7
+    finally:
+        del client.execute_command
+    assert commands == ["EVALSHA"]  # Django's own sends EXISTS, then INCRBY
