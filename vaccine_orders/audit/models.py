@@ -24,7 +24,7 @@ class AuditEvent(models.Model):
         max_length=255,
         help_text="L'identité qui a agi : pharmacien (PSC), connexion par code, agent, système.",
     )
-    action = models.CharField("action", max_length=64, db_index=True)
+    action = models.CharField("action", max_length=64)  # indexed with the date below (the admin's filter)
     pharmacy = models.ForeignKey(
         "accounts.Pharmacy",
         on_delete=models.SET_NULL,
@@ -32,6 +32,7 @@ class AuditEvent(models.Model):
         blank=True,
         related_name="audit_events",
         verbose_name="officine concernée",
+        db_index=False,  # audit_pharmacy_idx (pharmacy, -created_at) serves it: one index less per event written
     )
     target_type = models.ForeignKey(
         ContentType,
@@ -40,6 +41,7 @@ class AuditEvent(models.Model):
         blank=True,
         related_name="+",
         verbose_name="type d'objet",
+        db_index=False,  # audit_target_idx (target_type, target_id, -created_at) serves it
     )
     target_id = models.CharField("identifiant de l'objet", max_length=64, blank=True)
     target_repr = models.CharField("objet", max_length=255, blank=True)
@@ -57,6 +59,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_idx"),
             # Serves a pharmacy's own history and support's read log.
             models.Index(fields=["pharmacy", "-created_at"], name="audit_pharmacy_idx"),
+            # Rather than db_index=True, which adds a LIKE-pattern twin nobody queries.
+            models.Index(fields=["action", "-created_at"], name="audit_action_idx"),
         ]
 
     def __str__(self) -> str:

@@ -77,15 +77,19 @@ class Order(models.Model):
         REGISTERED = "registered", "Enregistrée"
         CANCELLED = "cancelled", "Annulée"
 
-    reference = models.CharField("référence", max_length=24, unique=True)
+    reference = models.CharField("référence", max_length=24)  # unique: order_reference_unique below
+    # No index of their own on these two foreign keys: order_one_per_pharmacy_and_session (pharmacy, session)
+    # and order_session_status_idx (session, status) start with them, and every index is one more write on
+    # each validation.
     pharmacy = models.ForeignKey(
-        "accounts.Pharmacy", on_delete=models.PROTECT, related_name="orders", verbose_name="officine"
+        "accounts.Pharmacy", on_delete=models.PROTECT, related_name="orders", verbose_name="officine", db_index=False
     )
     session = models.ForeignKey(
         "sessions_calendar.OrderSession",
         on_delete=models.PROTECT,
         related_name="orders",
         verbose_name="session",
+        db_index=False,
     )
     status = models.CharField("état", max_length=16, choices=Status.choices, default=Status.REGISTERED)
     version = models.PositiveIntegerField(
@@ -119,6 +123,9 @@ class Order(models.Model):
         verbose_name = "commande"
         ordering = ["-created_at"]
         constraints = [
+            # A constraint rather than unique=True, which on PostgreSQL adds a LIKE-pattern twin index that no
+            # query uses (the admin's search is case-insensitive) and every validation would write.
+            models.UniqueConstraint(fields=["reference"], name="order_reference_unique"),
             models.UniqueConstraint(
                 fields=["pharmacy", "session"],
                 name="order_one_per_pharmacy_and_session",
@@ -142,11 +149,17 @@ class OrderLine(models.Model):
     requested, with a reason, and deliver less than confirmed.
     """
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name="commande")
+    # order and product: served by order_line_unique_cell (order, …) and order_line_product_idx (product, order),
+    # without an index of their own (one write less per line and per index).
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", verbose_name="commande", db_index=False
+    )
     effector = models.ForeignKey(
         "effectors.Effector", on_delete=models.PROTECT, related_name="order_lines", verbose_name="effecteur"
     )
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines", verbose_name="produit")
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="order_lines", verbose_name="produit", db_index=False
+    )
     injection_rank = models.PositiveSmallIntegerField(
         "rang d'injection",
         default=0,
