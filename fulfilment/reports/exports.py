@@ -103,8 +103,9 @@ def write_xlsx(output: IO[bytes] | str, tables: Sequence[Table], *, max_rows: in
                 part += 1
                 sheet = _open_sheet(workbook, table, part, header_format)
                 # The undecorated cell writers: the public ones only add an A1-notation argument parser,
-                # a third of the time spent per row here. XlsxWriter is pinned, and the read-back tests
-                # fail if these ever change meaning; without them, the public writers do the same job.
+                # a quarter of the time per row in a micro-benchmark of 14 columns. XlsxWriter is pinned, and
+                # the read-back tests fail if these ever change meaning; without them, the public writers
+                # do the same job.
                 write_string = getattr(sheet, "_write_string", sheet.write_string)
                 write_number = getattr(sheet, "_write_number", sheet.write_number)
                 row_index = 0
