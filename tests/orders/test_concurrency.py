@@ -155,3 +155,91 @@ def test_a_lock_wait_that_times_out_is_a_503_retry_page_not_a_500(client):
     assert response["Retry-After"]
     assert "rien n'a été enregistré" in response.content.decode()
     assert not Order.objects.exists()
+
+
+def _two_tabs_at_once(monkeypatch) -> tuple[object, object]:
+    """Tab A registers the officine's first order and is held just before its commit; tab B submits its own
+    first order meanwhile and waits; A commits, then B goes on. Returns what each tab got."""
+    from django.db import connections
+
+    from vaccine_orders.audit.actors import Actor
+
+    user = factories.PharmacyUserFactory()
+    session = factories.OrderSessionFactory()
+    syringes = factories.ProductFactory(code="seringues", kind="medical_device", unit="box", doses_per_vial=None)
+    offer = ProductOffer.objects.create(session=session, product=syringes)
+    CapRule.objects.create(offer=offer, effector_type=factories.effector_type("pharmacist"), mode="unlimited")
+    key = CellKey(factories.own_effector(user.pharmacy).pk, syringes.pk, 0)
+
+    a_written, release_a = threading.Event(), threading.Event()
+    real_audit = services.audit_record
+
+    def audit_then_hold(**kwargs):
+        real_audit(**kwargs)
+        if threading.current_thread().name == "tab-a":
+            a_written.set()
+            release_a.wait(20)
+
+    monkeypatch.setattr(services, "audit_record", audit_then_hold)
+    outcomes: dict[str, object] = {}
+
+    def tab(name: str, quantity: int) -> None:
+        try:
+            outcomes[name] = services.order_submit(
+                pharmacy=user.pharmacy,
+                session=session,
+                quantities={key: quantity},
+                base_version=0,
+                submission_token=f"jeton-{name}-0000000001",
+                actor=Actor(user=None, label=name),
+            )
+        except Exception as exc:  # what the tab got is the result under test
+            outcomes[name] = exc
+        finally:
+            connections.close_all()
+
+    tab_a = threading.Thread(target=tab, args=("tab-a", 3), name="tab-a")
+    tab_b = threading.Thread(target=tab, args=("tab-b", 5), name="tab-b")
+    tab_a.start()
+    try:
+        assert a_written.wait(10)
+        tab_b.start()
+        # B is blocked in PostgreSQL (on the officine's row, or on the unique order without the lock).
+        for _ in range(200):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("tab B never waited for tab A")
+    finally:
+        release_a.set()
+        tab_a.join(20)
+        if tab_b.ident:
+            tab_b.join(20)
+    return outcomes.get("tab-a"), outcomes.get("tab-b")
+
+
+def test_two_tabs_registering_at_once_the_second_gets_the_conflict_and_one_order_exists(monkeypatch):
+    first, second = _two_tabs_at_once(monkeypatch)
+    assert isinstance(first, services.SubmitResult) and first.created
+    # B read the order A had just committed after the lock was granted: a conflict, not a database error.
+    assert isinstance(second, services.OrderError), repr(second)
+    assert second.code == "conflict" and second.order.pk == first.order.pk
+    assert Order.objects.count() == 1
+    assert OrderLine.objects.get().quantity_requested == 3
+
+
+def test_control_without_the_officine_lock_the_second_tab_fails_on_the_unique_order(monkeypatch):
+    """If this fails, the test above proves nothing: without the lock, B reads "no order" before A commits."""
+    from django.db import IntegrityError
+
+    monkeypatch.setattr(services, "_lock_pharmacy", lambda pharmacy: None)
+    first, second = _two_tabs_at_once(monkeypatch)
+    assert isinstance(first, services.SubmitResult) and first.created
+    assert isinstance(second, IntegrityError), repr(second)
+    assert Order.objects.count() == 1
