@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from vaccine_orders.precompiled import PrecompiledGet
+
 from .models import PharmacistAuthority, Pharmacy, User
 from .psc.claims import PscIdentity
+
+_PHARMACY = PrecompiledGet(Pharmacy)
+
+
+def pharmacy_of_user(user: User) -> Pharmacy | None:
+    """The officine of a pharmacy account (None for any other account), read once per request on every
+    pharmacy page: compiled once per process (vaccine_orders.precompiled), then kept on the user."""
+    if user.pharmacy_id is None:
+        return None
+    if not User.pharmacy.is_cached(user):
+        user.pharmacy = _PHARMACY.get(user.pharmacy_id)
+    return user.pharmacy
 
 
 def pharmacies_for_psc_identity(*, identity: PscIdentity) -> list[Pharmacy]:

@@ -206,22 +206,45 @@ class Effector(models.Model):
 
     @property
     def display_name(self) -> str:
+        # Touches only the relation it needs: lists that did not load the type do not query it for a doctor.
         if self.professional_id:
-            professional = self.professional
-            return f"{professional.first_name} {professional.last_name}".strip()
+            return effector_display_name(professional_name=(self.professional.first_name, self.professional.last_name))
         if self.establishment_id:
-            return self.establishment.name
-        if self.type.kind == EffectorType.Kind.AGGREGATE:
-            return f"{self.type.label_plural} (total)"
-        return "Officine (pour elle-même)"
+            return effector_display_name(establishment_name=self.establishment.name)
+        return effector_display_name(kind=self.type.kind, type_label_plural=self.type.label_plural)
 
     @property
     def identifier(self) -> str:
-        if self.professional_id:
-            return f"RPPS {self.professional.rpps}"
-        if self.establishment_id:
-            return f"FINESS {self.establishment.finess}"
-        return ""
+        return effector_identifier(
+            rpps=self.professional.rpps if self.professional_id else None,
+            finess=self.establishment.finess if self.establishment_id else None,
+        )
+
+
+# The two naming rules of an effector, shared by the model and by the order grid, which reads effectors as plain
+# values (no model instances) on every grid, recap and validation.
+def effector_display_name(
+    *,
+    kind: str = "",
+    type_label_plural: str = "",
+    professional_name: tuple[str, str] | None = None,
+    establishment_name: str | None = None,
+) -> str:
+    if professional_name is not None:
+        return f"{professional_name[0]} {professional_name[1]}".strip()
+    if establishment_name is not None:
+        return establishment_name
+    if kind == EffectorType.Kind.AGGREGATE:
+        return f"{type_label_plural} (total)"
+    return "Officine (pour elle-même)"
+
+
+def effector_identifier(*, rpps: str | None, finess: str | None) -> str:
+    if rpps is not None:
+        return f"RPPS {rpps}"
+    if finess is not None:
+        return f"FINESS {finess}"
+    return ""
 
 
 class Attachment(models.Model):

@@ -11,12 +11,23 @@ from typing import TYPE_CHECKING
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
+from vaccine_orders.precompiled import PrecompiledGet
+
 from .formatting import day_range, hour, local_instant
 from .models import CapRule, OrderSession, ProductOffer
 from .rules import RANK_SUFFIX, Cell, ProductRules, SessionRules
 
 if TYPE_CHECKING:
     from vaccine_orders.portal.selectors import ServiceSwitches
+
+_SESSION = PrecompiledGet(OrderSession)
+
+
+def session_by_id(*, session_id: int) -> OrderSession | None:
+    """A session by id, every field loaded, for the order pages (compiled once per process: read on every
+    grid, recap and validation). Its pilot group, when there is one, is read only if needed."""
+    return _SESSION.get(session_id)
+
 
 # The reminder goes out on the afternoon of the session's last day (Paris time).
 REMINDER_FROM = time(14)

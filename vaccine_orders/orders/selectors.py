@@ -12,9 +12,10 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from accounts.models import Pharmacy
-from effectors.models import Effector, EffectorType
+from effectors.models import Effector, EffectorType, effector_display_name, effector_identifier
 from sessions_calendar.models import CapRule, OrderSession, ProductOffer
 from vaccine_orders.audit.models import AuditEvent
+from vaccine_orders.precompiled import PrecompiledQuery
 
 from .caps import CellKey, CellSpec, Labels, Rule, StockSpec, remaining_for
 from .models import Order, OrderLine, Product
@@ -50,7 +51,7 @@ class GridCell:
 
 @dataclass
 class GridRow:
-    effector: Effector
+    effector: GridEffector
     cells: dict[int, GridCell]  # by injection rank (0, or 1 and 2); a closed rank is absent
 
     def cell(self, rank: int) -> GridCell | None:
@@ -84,7 +85,7 @@ class OrderGrid:
     current: dict[CellKey, int]  # registered quantities, including cells no longer open
     labels: Labels
     stocks: list[StockSpec]
-    effectors: dict[int, Effector] = field(default_factory=dict)
+    effectors: dict[int, GridEffector] = field(default_factory=dict)
 
     @property
     def base_version(self) -> int:
@@ -105,36 +106,138 @@ class OrderGrid:
         return None
 
 
-def _effector_sort_key(effector: Effector) -> tuple:
-    kind_order = {
-        EffectorType.Kind.PHARMACY: 0,
-        EffectorType.Kind.AGGREGATE: 1,
-        EffectorType.Kind.PROFESSIONAL: 2,
-        EffectorType.Kind.ESTABLISHMENT: 3,
-    }
-    return (kind_order[effector.type.kind], effector.type.sort_order, effector.display_name.lower(), effector.pk)
+@dataclass(frozen=True, slots=True)
+class GridType:
+    """What the grid and the recap show of an effector type."""
+
+    pk: int
+    kind: str
+    sort_order: int
+    label: str
+    label_plural: str
 
 
-def attached_effectors(*, pharmacy: Pharmacy) -> list[Effector]:
-    """Effectors attached to the officine now and still active in the national referential, in grid order."""
-    # Read from the effector side (an effector has at most one current attachment, a database constraint):
-    # one model instance fewer per row than going through Attachment, on every grid, recap and validation.
-    attached = (
-        Effector.objects.filter(attachments__pharmacy=pharmacy, attachments__detached_at__isnull=True)
-        .select_related("type", "professional", "establishment")
+@dataclass(frozen=True, slots=True)
+class GridEffector:
+    """An effector as the grid, the recap and validation use it: read as plain values, not as four model
+    instances joined by select_related (that was a fifth of a validation, profiled with py-spy)."""
+
+    pk: int
+    type: GridType
+    display_name: str
+    identifier: str
+
+    @property
+    def type_id(self) -> int:
+        return self.type.pk
+
+
+_KIND_ORDER = {
+    EffectorType.Kind.PHARMACY: 0,
+    EffectorType.Kind.AGGREGATE: 1,
+    EffectorType.Kind.PROFESSIONAL: 2,
+    EffectorType.Kind.ESTABLISHMENT: 3,
+}
+
+
+def _effector_sort_key(effector: GridEffector) -> tuple:
+    return (_KIND_ORDER[effector.type.kind], effector.type.sort_order, effector.display_name.lower(), effector.pk)
+
+
+# Read from the effector side (an effector has at most one current attachment, a database constraint).
+_ATTACHED_EFFECTORS = PrecompiledQuery(
+    lambda pharmacy_id: (
+        Effector.objects.filter(attachments__pharmacy=pharmacy_id, attachments__detached_at__isnull=True)
+        .exclude(professional__is_active=False)
+        .exclude(establishment__is_active=False)
         .order_by()
-    )
+        .values_list(
+            "pk",
+            "type_id",
+            "type__kind",
+            "type__sort_order",
+            "type__label",
+            "type__label_plural",
+            "professional_id",
+            "professional__first_name",
+            "professional__last_name",
+            "professional__rpps",
+            "establishment_id",
+            "establishment__name",
+            "establishment__finess",
+        )
+    ),
+    "pharmacy_id",
+)
+
+
+def attached_effectors(*, pharmacy: Pharmacy) -> list[GridEffector]:
+    """Effectors attached to the officine now and still active in the national referential, in grid order."""
+    rows = _ATTACHED_EFFECTORS.rows(pharmacy_id=pharmacy.pk)
+    types: dict[int, GridType] = {}
     effectors = []
-    for effector in attached:
-        if effector.professional_id and not effector.professional.is_active:
-            continue
-        if effector.establishment_id and not effector.establishment.is_active:
-            continue
-        effectors.append(effector)
+    for pk, type_id, kind, sort_order, label, plural, prof_id, first, last, rpps, est_id, est_name, finess in rows:
+        effector_type = types.get(type_id) or types.setdefault(
+            type_id, GridType(type_id, kind, sort_order, label, plural)
+        )
+        effectors.append(
+            GridEffector(
+                pk=pk,
+                type=effector_type,
+                display_name=effector_display_name(
+                    kind=kind,
+                    type_label_plural=plural,
+                    professional_name=(first, last) if prof_id else None,
+                    establishment_name=est_name if est_id else None,
+                ),
+                identifier=effector_identifier(rpps=rpps if prof_id else None, finess=finess if est_id else None),
+            )
+        )
     return sorted(effectors, key=_effector_sort_key)
 
 
 _UNREAD = object()
+# The session's cap rules as plain tuples: this runs on every grid, recap and validation, and building a CapRule
+# and an EffectorType per rule through prefetch_related took a tenth of a validation (profiled).
+_SESSION_CAP_RULES = PrecompiledQuery(
+    lambda session_id: (
+        CapRule.objects.filter(offer__session=session_id)
+        .order_by()
+        .values_list("offer_id", "effector_type_id", "injection_rank", "mode", "limit", "effector_type__label_plural")
+    ),
+    "session_id",
+)
+_OFFER_FIELDS = [f.attname for f in ProductOffer._meta.concrete_fields]
+_PRODUCT_FIELDS = [f.attname for f in Product._meta.concrete_fields]
+# The session's offers with their products, as select_related("product") would give them (every field loaded).
+_SESSION_OFFERS = PrecompiledQuery(
+    lambda session_id: (
+        ProductOffer.objects.filter(session=session_id)
+        .order_by("product__sort_order", "product__name")
+        .values_list(*_OFFER_FIELDS, *(f"product__{name}" for name in _PRODUCT_FIELDS))
+    ),
+    "session_id",
+)
+
+
+def _session_offers(*, session_id: int) -> list[ProductOffer]:
+    offers = []
+    split = len(_OFFER_FIELDS)
+    for row in _SESSION_OFFERS.rows(session_id=session_id):
+        offer = ProductOffer.from_db("default", _OFFER_FIELDS, row[:split])
+        offer.product = Product.from_db("default", _PRODUCT_FIELDS, row[split:])
+        offers.append(offer)
+    return offers
+
+
+_ORDER_QUANTITIES = PrecompiledQuery(
+    lambda order_id: (
+        OrderLine.objects.filter(order=order_id)
+        .order_by()
+        .values_list("effector_id", "product_id", "injection_rank", "quantity_requested")
+    ),
+    "order_id",
+)
 
 
 def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | object | None = _UNREAD) -> OrderGrid:
@@ -142,28 +245,16 @@ def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | obje
 
     `order` may be passed (even None: "there is none") when the caller has just read it under lock.
     """
-    offers = list(
-        ProductOffer.objects.filter(session=session)
-        .select_related("product")
-        .order_by("product__sort_order", "product__name")
-    )
-    # The session's cap rules as plain tuples: this runs on every grid, recap and validation, and building
-    # a CapRule and an EffectorType per rule through prefetch_related took a tenth of a validation (profiled).
+    offers = _session_offers(session_id=session.pk)
     rules_by_offer: dict[int, list[tuple[int, int, str, int | None, str]]] = defaultdict(list)
-    for offer_id, *rule in (
-        CapRule.objects.filter(offer__session=session)
-        .order_by()
-        .values_list("offer_id", "effector_type_id", "injection_rank", "mode", "limit", "effector_type__label_plural")
-    ):
+    for offer_id, *rule in _SESSION_CAP_RULES.rows(session_id=session.pk):
         rules_by_offer[offer_id].append(tuple(rule))
     effectors = attached_effectors(pharmacy=pharmacy)
     if order is _UNREAD:
         order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
     current: dict[CellKey, int] = {}
     if order is not None and order.status == Order.Status.REGISTERED:
-        for effector_id, product_id, rank, quantity in OrderLine.objects.filter(order=order).values_list(
-            "effector_id", "product_id", "injection_rank", "quantity_requested"
-        ):
+        for effector_id, product_id, rank, quantity in _ORDER_QUANTITIES.rows(order_id=order.pk):
             current[CellKey(effector_id, product_id, rank)] = quantity
 
     cells: dict[CellKey, CellSpec] = {}

@@ -25,6 +25,7 @@ from sessions_calendar.selectors import pharmacy_may_order_in_session
 from vaccine_orders.audit.actors import Actor
 from vaccine_orders.audit.services import audit_record
 from vaccine_orders.portal.selectors import ServiceSwitches, service_switches
+from vaccine_orders.precompiled import PrecompiledQuery
 
 from .caps import RANK_LABELS, CellKey, check_quantities, stock_message
 from .models import Order, OrderLine
@@ -112,10 +113,26 @@ def new_submission_token() -> str:
     return secrets.token_urlsafe(18)
 
 
+# The order's id is read by its own statement after the lock, not joined to the locking one: a statement's
+# snapshot is taken before it waits for the lock, so a joined read would miss the order that another tab has
+# just committed (two tabs, a double click) and this one would try to create a second order.
+_ORDER_ID = PrecompiledQuery(
+    lambda pharmacy_id, session_id: (
+        Order.objects.filter(pharmacy=pharmacy_id, session=session_id).order_by().values_list("pk")
+    ),
+    "pharmacy_id",
+    "session_id",
+)
+_PHARMACY_LOCK = PrecompiledQuery(
+    lambda pharmacy_id: Pharmacy.objects.select_for_update().filter(pk=pharmacy_id).order_by().values_list("pk"),
+    "pharmacy_id",
+)
+
+
 def _lock_pharmacy(pharmacy: Pharmacy) -> None:
     # Serialises every write to this officine's orders (two tabs, two titulaires, a double click): the
     # version check and the idempotency check below are then reliable.
-    Pharmacy.objects.select_for_update().filter(pk=pharmacy.pk).values_list("pk").get()
+    _PHARMACY_LOCK.rows(pharmacy_id=pharmacy.pk)
 
 
 def _describe(grid: OrderGrid, key: CellKey, quantity: int) -> dict:
@@ -188,7 +205,8 @@ def order_submit(
     now = now or timezone.now()
     check_window(session=session, pharmacy=pharmacy, at=now, switches=switches)
     _lock_pharmacy(pharmacy)
-    order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
+    found = _ORDER_ID.rows(pharmacy_id=pharmacy.pk, session_id=session.pk)
+    order = Order.objects.get(pk=found[0][0]) if found else None
 
     if order is not None and submission_token and order.submission_token == submission_token:
         return SubmitResult(order=order, created=False, duplicate=True)

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import pharmacy_required
 from effectors.models import EffectorType
 from sessions_calendar.models import OrderSession
-from sessions_calendar.selectors import session_current, session_next
+from sessions_calendar.selectors import session_by_id, session_current, session_next
 from vaccine_orders.audit.actors import actor_from_request
 from vaccine_orders.csvutils import csv_rows
 from vaccine_orders.ratelimit import rate_limit
@@ -47,6 +47,13 @@ CLOSED_CODES = frozenset({"closed", "not_open_yet", "closed_week", "pilot", "rea
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _session_or_404(session_id: int) -> OrderSession:
+    session = session_by_id(session_id=session_id)
+    if session is None:
+        raise Http404("Session inconnue.")
+    return session
 
 
 def _grid_context(
@@ -139,7 +146,7 @@ def _closed_page(request: HttpRequest, session: OrderSession, error: OrderError)
 
 
 def _session_for_entry(request: HttpRequest, session_id: int) -> tuple[OrderSession, OrderError | None]:
-    session = get_object_or_404(OrderSession.objects.select_related("pilot_group"), pk=session_id)
+    session = _session_or_404(session_id)
     try:
         check_window(session=session, pharmacy=request.pharmacy, at=timezone.now(), switches=request.service_switches)
     except OrderError as error:
@@ -330,7 +337,7 @@ def order_entry(request: HttpRequest, session_id: int) -> HttpResponse:
 def order_validate(request: HttpRequest, session_id: int) -> HttpResponse:
     """ "Valider": register the order through the ordering service, which checks the window, the version,
     the caps and the stock under lock; the grid is read again only to show errors."""
-    session = get_object_or_404(OrderSession.objects.select_related("pilot_group"), pk=session_id)
+    session = _session_or_404(session_id)
     parsed = parse_grid(request.POST, None)
     error: OrderError | None = None
     if parsed.ok:

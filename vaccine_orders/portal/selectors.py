@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from django.db.models import BooleanField, CharField, F, Prefetch, Q, QuerySet, Value
 
+from vaccine_orders.precompiled import PrecompiledQuery
+
 from .models import HelpDocument, NewsItem, ServiceSettings, SupportMessage, SupportRequest
 
 if TYPE_CHECKING:
@@ -32,13 +34,21 @@ class ServiceSwitches:
     read_only_message: str | None  # the maintenance message while the service is read-only, else None
 
 
+# Compiled once per process (vaccine_orders.precompiled): read on every pharmacy page.
+_SWITCHES = PrecompiledQuery(
+    lambda: (
+        ServiceSettings.objects.filter(pk=1).order_by().values_list("pilot_group_id", "read_only", "read_only_message")
+    )
+)
+
+
 def service_switches() -> ServiceSwitches:
     """Both switches in one query. Read from the database every time (one indexed row, no cache): a switch
     flipped in the admin holds at once in every process."""
-    row = ServiceSettings.objects.filter(pk=1).values_list("pilot_group_id", "read_only", "read_only_message").first()
-    if row is None:
+    rows = _SWITCHES.rows()
+    if not rows:
         return ServiceSwitches(pilot_group_id=None, read_only_message=None)
-    pilot_group_id, read_only, message = row
+    ((pilot_group_id, read_only, message),) = rows
     return ServiceSwitches(
         pilot_group_id=pilot_group_id,
         read_only_message=(message.strip() or DEFAULT_READ_ONLY_MESSAGE) if read_only else None,
