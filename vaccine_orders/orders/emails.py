@@ -15,7 +15,8 @@ from .selectors import order_lines, totals_by_product
 logger = logging.getLogger(__name__)
 
 
-def send_receipt(*, order: Order) -> bool:
+def send_receipt(*, order: Order, connection=None) -> bool:
+    """Send the receipt of `order` as it is now; False when the officine has no address (nothing to send)."""
     pharmacy = order.pharmacy
     if not pharmacy.email:
         logger.warning("receipt not sent: officine %s has no e-mail address", pharmacy.finess)
@@ -34,6 +35,7 @@ def send_receipt(*, order: Order) -> bool:
         subject=f"{settings.EMAIL_SUBJECT_PREFIX}Commande {order.reference} {verb}",
         body=render_to_string("orders/email/receipt.txt", context),
         to=[pharmacy.email],
+        connection=connection,
     )
     message.attach_alternative(render_to_string("orders/email/receipt.html", context), "text/html")
     message.send()

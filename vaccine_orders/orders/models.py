@@ -118,6 +118,13 @@ class Order(models.Model):
         help_text="Un même formulaire validé deux fois (double clic, renvoi) n'enregistre qu'une version.",
     )
     updated_by_label = models.CharField("modifiée par", max_length=255, blank=True)
+    # The receipt outbox (services.receipts_send_pending): the version whose e-mail went out, and since when a
+    # sender holds the row. Written in the order's own transaction: a validation publishes nothing to the broker,
+    # and a receipt cannot be lost between the commit and a publish.
+    receipt_version = models.PositiveIntegerField("version de l'accusé de réception envoyé", default=0, editable=False)
+    receipt_claimed_at = models.DateTimeField(
+        "accusé de réception en cours d'envoi depuis", null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = "commande"
@@ -136,7 +143,13 @@ class Order(models.Model):
                 name="order_cancelled_at_only_when_cancelled",
             ),
         ]
-        indexes = [models.Index(fields=["session", "status"], name="order_session_status_idx")]
+        indexes = [
+            models.Index(fields=["session", "status"], name="order_session_status_idx"),
+            # The receipts still to send (receipts_send_pending): a handful of rows at any time.
+            models.Index(
+                fields=["id"], condition=Q(receipt_version__lt=F("version")), name="order_receipt_pending_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Commande {self.reference}"

@@ -7,19 +7,15 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="vaccine_orders.orders.tasks.send_order_receipt",
-    ignore_result=True,
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
-)
-def send_order_receipt(*, order_id: int, version: int) -> None:
-    """E-mail the officine that its order is registered (or cancelled). Not a delivery confirmation."""
-    from .emails import send_receipt
-    from .models import Order
+@shared_task(name="vaccine_orders.orders.tasks.send_pending_receipts", ignore_result=True)
+def send_pending_receipts() -> int:
+    """E-mail the receipts of the orders registered, modified or cancelled since their last receipt (the outbox
+    on the order rows): woken after each commit, and every minute by beat. Idempotent: rows are claimed."""
+    from vaccine_orders.portal.jobs import record_job_run
 
-    order = Order.objects.select_related("pharmacy", "session").filter(pk=order_id).first()
-    if order is None or order.version != version:
-        return  # a newer version superseded this one: its own receipt follows
-    send_receipt(order=order)
+    from .services import receipts_send_pending
+
+    with record_job_run("send_pending_receipts") as run:
+        sent = receipts_send_pending()
+        run.last_summary = f"{sent} accusé(s) de réception envoyé(s)"
+    return sent

@@ -180,6 +180,16 @@ CELERY_BEAT_SCHEDULE["session-reminders"] = {
     "schedule": crontab(minute=5, hour="14-21"),
 }
 
+# --- Ordering: the receipt outbox ---------------------------------------------------------------------
+# Each commit of an order wakes the receipt sender (at most once a second per process); this sweep is the
+# safety net for a wake-up lost (broker unreachable) and for the retries: a row whose sender died or whose
+# sending failed is taken again ORDERS_RECEIPT_RETRY_SECONDS after its claim.
+CELERY_BEAT_SCHEDULE["orders-receipts-sweep"] = {
+    "task": "vaccine_orders.orders.tasks.send_pending_receipts",
+    "schedule": crontab(minute="*"),
+}
+ORDERS_RECEIPT_RETRY_SECONDS = env.int("ORDERS_RECEIPT_RETRY_SECONDS", default=600)
+
 # --- Authentication (django-allauth) -------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
