@@ -679,6 +679,7 @@ class DemoSeeder:
                 validated_at=validated_at,
                 created_by_label="Données de démonstration",
                 updated_by_label="Données de démonstration",
+                receipt_version=1,  # demonstration history: no receipt to send for it
             )
             self.report.count("commandes", True)
             seen = set()
