@@ -116,6 +116,19 @@ def test_a_failed_send_keeps_its_claim_and_is_sent_again_after_the_retry_delay(
     assert receipts_send_pending() == 1 and len(mailoutbox) == 1
 
 
+def test_a_mailbox_refused_for_good_is_not_retried(wakes, mailoutbox, pharmacy_a, monkeypatch):
+    setup = build_session(pharmacy_a)
+    order = _submit(setup, pharmacy_a, 2)
+
+    def unknown_mailbox(**kwargs):
+        raise smtplib.SMTPRecipientsRefused({pharmacy_a.email: (550, b"5.1.1 unknown mailbox")})
+
+    monkeypatch.setattr(services, "send_receipt", unknown_mailbox)
+    assert receipts_send_pending() == 0
+    assert Order.objects.filter(pk=order.pk, receipt_version=1, receipt_claimed_at__isnull=True).exists()
+    assert _pending() == []
+
+
 def test_an_unreachable_relay_releases_the_batch_for_the_next_sweep(wakes, mailoutbox, pharmacy_a, monkeypatch):
     setup = build_session(pharmacy_a)
     order = _submit(setup, pharmacy_a, 2)

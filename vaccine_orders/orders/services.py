@@ -478,6 +478,13 @@ def receipts_send_pending(*, batch_size: int = 50) -> int:
                 for order in orders:
                     try:
                         went_out = send_receipt(order=order, connection=smtp)  # False: no address, nothing to retry
+                    except smtplib.SMTPRecipientsRefused as exc:
+                        if any(code < 500 for code, _ in exc.recipients.values()):
+                            logger.warning("receipt of order %s deferred: retried later", order.reference)
+                            continue  # a 4xx refusal is temporary: keeps its claim, taken again after the delay
+                        # A 5xx refusal is final (unknown mailbox): retrying would fail the same way forever.
+                        logger.error("receipt of order %s refused for good by the relay", order.reference)
+                        went_out = False
                     except (smtplib.SMTPException, OSError):
                         logger.warning("receipt of order %s not sent: retried later", order.reference, exc_info=True)
                         continue  # keeps its claim: taken again after the retry delay

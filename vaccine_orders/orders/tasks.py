@@ -1,10 +1,6 @@
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="vaccine_orders.orders.tasks.send_pending_receipts", ignore_result=True)
