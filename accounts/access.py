@@ -63,9 +63,7 @@ def pharmacy_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if (response := _login_or_deny(request)) is not None:
             return response
-        from accounts.selectors import pharmacy_of_user
-
-        pharmacy = pharmacy_of_user(request.user) if hasattr(request.user, "pharmacy_id") else None
+        pharmacy = getattr(request.user, "pharmacy", None)  # loaded with the user (accounts.backends)
         if pharmacy is None:
             raise PermissionDenied("Cette page est réservée aux comptes d'officine.")
         from sessions_calendar.selectors import pharmacy_may_use_service

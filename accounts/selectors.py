@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
-from vaccine_orders.precompiled import PrecompiledGet
+from vaccine_orders.precompiled import PrecompiledQuery
 
 from .models import PharmacistAuthority, Pharmacy, User
 from .psc.claims import PscIdentity
 
-_PHARMACY = PrecompiledGet(Pharmacy)
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+_PHARMACY_FIELDS = [field.attname for field in Pharmacy._meta.concrete_fields]
+# The user of every request with their officine, as AccountManager's select_related("pharmacy") gives them.
+_USER_WITH_PHARMACY = PrecompiledQuery(
+    lambda user_id: (
+        User._base_manager.filter(pk=user_id)
+        .order_by()
+        .values_list(*_USER_FIELDS, *(f"pharmacy__{name}" for name in _PHARMACY_FIELDS))
+    ),
+    "user_id",
+)
 
 
-def pharmacy_of_user(user: User) -> Pharmacy | None:
-    """The officine of a pharmacy account (None for any other account), read once per request on every
-    pharmacy page: compiled once per process (vaccine_orders.precompiled), then kept on the user."""
-    if user.pharmacy_id is None:
+def user_with_pharmacy(*, user_id: object) -> User | None:
+    """The account stored in a session (its id as the session keeps it), with its officine loaded: read on every
+    request by the authentication backends (accounts.backends), compiled once per process."""
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
         return None
-    if not User.pharmacy.is_cached(user):
-        user.pharmacy = _PHARMACY.get(user.pharmacy_id)
-    return user.pharmacy
+    rows = _USER_WITH_PHARMACY.rows(user_id=user_id)
+    if not rows:
+        return None
+    split = len(_USER_FIELDS)
+    user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, rows[0][:split])
+    pharmacy = None
+    if user.pharmacy_id is not None:
+        pharmacy = Pharmacy.from_db(DEFAULT_DB_ALIAS, _PHARMACY_FIELDS, rows[0][split:])
+    User.pharmacy.field.set_cached_value(user, pharmacy)
+    return user
 
 
 def pharmacies_for_psc_identity(*, identity: PscIdentity) -> list[Pharmacy]:

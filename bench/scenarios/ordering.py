@@ -143,7 +143,7 @@ def build_dataset(ctx: BenchContext, count: int) -> tuple[int, int, list[Officin
         store.update(
             {
                 SESSION_KEY: str(user.pk),
-                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
                 HASH_SESSION_KEY: user.get_session_auth_hash(),
                 "actor_label": f"Titulaire bench {index} (Pro Santé Connect)",
             }

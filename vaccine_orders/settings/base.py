@@ -192,9 +192,10 @@ ORDERS_RECEIPT_RETRY_SECONDS = env.int("ORDERS_RECEIPT_RETRY_SECONDS", default=6
 
 # --- Authentication (django-allauth) -------------------------------------------------------------
 
+# Django's and allauth's backends, reading the account of each request through a precompiled query.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.ModelBackend",
+    "accounts.backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
