@@ -37,6 +37,24 @@ def _submit(setup, pharmacy, quantity, *, version=0, token="jeton-accuse-0000001
     ).order
 
 
+def _first_orders(setup, pharmacies, *, quantity):
+    """Each officine registers its first order (syringes for itself); `setup` was built for the first one."""
+    orders = []
+    for pharmacy in pharmacies:
+        own = setup.own if pharmacy == pharmacies[0] else factories.own_effector(pharmacy, "pharmacist")
+        orders.append(
+            order_submit(
+                pharmacy=pharmacy,
+                session=setup.session,
+                quantities={setup.key(own, setup.syringes): quantity},
+                base_version=0,
+                submission_token=f"jeton-{pharmacy.pk}-000000001",
+                actor=ACTOR,
+            ).order
+        )
+    return orders
+
+
 def _pending():
     return list(Order.objects.filter(receipt_version__lt=F("version")).values_list("pk", flat=True))
 
@@ -56,20 +74,8 @@ def test_orders_wake_the_sender_once_and_the_sender_sends_each_receipt(
 ):
     pharmacies = [factories.PharmacyFactory() for _ in range(3)]
     setup = build_session(pharmacies[0])
-    orders = []
     with django_capture_on_commit_callbacks(execute=True):
-        for pharmacy in pharmacies:
-            own = factories.own_effector(pharmacy, "pharmacist") if pharmacy != pharmacies[0] else setup.own
-            orders.append(
-                order_submit(
-                    pharmacy=pharmacy,
-                    session=setup.session,
-                    quantities={setup.key(own, setup.syringes): 2},
-                    base_version=0,
-                    submission_token=f"jeton-{pharmacy.pk}-000000001",
-                    actor=ACTOR,
-                ).order
-            )
+        orders = _first_orders(setup, pharmacies, quantity=2)
     assert len(wakes) == 1  # one broker message for the three orders, not three
     assert mailoutbox == [] and sorted(_pending()) == sorted(o.pk for o in orders)
 
@@ -194,16 +200,7 @@ def test_with_tasks_run_at_once_the_receipt_goes_with_the_commit(
 def test_two_senders_at_once_send_each_receipt_exactly_once(wakes):
     pharmacies = [factories.PharmacyFactory() for _ in range(40)]
     setup = build_session(pharmacies[0])
-    for pharmacy in pharmacies:
-        own = setup.own if pharmacy == pharmacies[0] else factories.own_effector(pharmacy, "pharmacist")
-        order_submit(
-            pharmacy=pharmacy,
-            session=setup.session,
-            quantities={setup.key(own, setup.syringes): 1},
-            base_version=0,
-            submission_token=f"jeton-{pharmacy.pk}-000000001",
-            actor=ACTOR,
-        )
+    _first_orders(setup, pharmacies, quantity=1)
     mail.outbox = []
     start = threading.Barrier(2)
     counts = []

@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, QuerySet
 
 from accounts.models import Pharmacy
@@ -224,8 +225,8 @@ def _session_offers(*, session_id: int) -> list[ProductOffer]:
     offers = []
     split = len(_OFFER_FIELDS)
     for row in _SESSION_OFFERS.rows(session_id=session_id):
-        offer = ProductOffer.from_db("default", _OFFER_FIELDS, row[:split])
-        offer.product = Product.from_db("default", _PRODUCT_FIELDS, row[split:])
+        offer = ProductOffer.from_db(DEFAULT_DB_ALIAS, _OFFER_FIELDS, row[:split])
+        offer.product = Product.from_db(DEFAULT_DB_ALIAS, _PRODUCT_FIELDS, row[split:])
         offers.append(offer)
     return offers
 
