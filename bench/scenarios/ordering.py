@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bench.harness import ROOT, BenchContext, Figure, percentile
+from bench.harness import ROOT, BenchContext, CpuMeter, Figure, percentile
 from bench.http import Browser, hidden_fields
 
 SCENARIO = "ordering"
@@ -216,6 +216,7 @@ class Server:
             cwd=ROOT,
             start_new_session=True,
         )
+        self.group = self.process.pid  # its own session: the master and its workers share this process group
         deadline = time.time() + 60
         status = None
         while time.time() < deadline:
@@ -255,6 +256,18 @@ def _run_pool(concurrency: int, work, items) -> tuple[list, float]:
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(work, items))
     return results, time.perf_counter() - started
+
+
+def _cpu_figures(phase: str, meter: CpuMeter, requests: int) -> list[Figure]:
+    """Where the two cores went during a phase, per request: the server, PostgreSQL, Redis, the load generator."""
+    per_request = meter.per_request_ms(requests)
+    figures = [
+        Figure(SCENARIO, f"{phase}: CPU per request, {name}", per_request[name], "ms")
+        for name in ("server", "postgresql", "redis", "load generator", "other")
+    ]
+    busy = sum(meter.seconds.values()) / meter.wall_seconds / (os.cpu_count() or 1)
+    figures.append(Figure(SCENARIO, f"{phase}: machine busy", 100 * busy, "%"))
+    return figures
 
 
 def _latency_figures(name: str, values: list[float], target_p95: float | None = None) -> list[Figure]:
@@ -327,10 +340,12 @@ def run(ctx: BenchContext) -> list[Figure]:
             validate_times.append(response.seconds)
             return response.status
 
-        statuses, seconds = _run_pool(25, validate, prepared)
+        with CpuMeter(server.group) as meter:
+            statuses, seconds = _run_pool(25, validate, prepared)
         rate = count / seconds
         figures.append(Figure(SCENARIO, "validation: orders/s (25 clients)", rate, "orders/s", "≥ 200", rate >= 200))
         figures.extend(_latency_figures("validation", validate_times, target_p95=150))
+        figures.extend(_cpu_figures("validation", meter, count))
         figures.append(
             Figure(
                 SCENARIO,
@@ -353,10 +368,12 @@ def run(ctx: BenchContext) -> list[Figure]:
             bare_times.append(response.seconds)
             return response.status
 
-        statuses, bare_seconds = _run_pool(25, bare, prepared)
+        with CpuMeter(server.group) as meter:
+            statuses, bare_seconds = _run_pool(25, bare, prepared)
         bare_rate = count / bare_seconds
         figures.append(Figure(SCENARIO, "floor: bare-view orders/s (25 clients)", bare_rate, "orders/s"))
         figures.extend(_latency_figures("floor", bare_times))
+        figures.extend(_cpu_figures("floor", meter, count))
         figures.append(Figure(SCENARIO, "validation / floor throughput ratio", rate / bare_rate, "×"))
         assert all(s == 204 for s in statuses), statuses[:10]
         wipe_orders()
@@ -369,14 +386,18 @@ def run(ctx: BenchContext) -> list[Figure]:
             50, lambda o: _prepare(server, session_id, o, {**o.cells, **o.stock_cells}, prep_timings), officines
         )
         stock_times: list[float] = []
+        stock_times_by_outcome: dict[bool, list[float]] = {True: [], False: []}  # refused → latencies
 
         def validate_stock(item) -> tuple[int, bool]:
             browser, fields = item
             response = browser.post(f"/commandes/session/{session_id}/valider/", fields)
+            refused = "le stock national est épuisé" in response.body
             stock_times.append(response.seconds)
-            return response.status, "le stock national est épuisé" in response.body
+            stock_times_by_outcome[refused].append(response.seconds)
+            return response.status, refused
 
-        results, seconds = _run_pool(50, validate_stock, prepared)
+        with CpuMeter(server.group) as meter:
+            results, seconds = _run_pool(50, validate_stock, prepared)
         accepted = sum(1 for status, _ in results if status == 302)
         clean_refusals = sum(1 for status, refused in results if status == 200 and refused)
         other = count - accepted - clean_refusals
@@ -388,6 +409,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         figures.append(Figure(SCENARIO, "stock: clean refusals (stock exhausted)", clean_refusals, "requests"))
         figures.append(Figure(SCENARIO, "stock: other responses (500, 503…)", other, "requests", "0", other == 0))
         figures.extend(_latency_figures("stock validation", stock_times, target_p95=400))
+        figures.extend(_latency_figures("stock validation, accepted", stock_times_by_outcome[False])[:2])
+        figures.extend(_latency_figures("stock validation, refused", stock_times_by_outcome[True])[:2])
+        figures.extend(_cpu_figures("stock", meter, count))
 
         from django.db.models import Sum
 
