@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Pharmacy
+from sessions_calendar.models import OrderSession
 from tests import factories
 from vaccine_orders.orders.models import Order
 from vaccine_orders.precompiled import PrecompiledQuery
@@ -88,3 +92,50 @@ def test_rows_go_through_the_orm_converters_like_a_queryset():
     )
     assert query.rows(product_id=0) == list(Product.objects.values_list("has_injection_rank", "code"))
     assert query.rows(product_id=0)[0][0] is True  # SQLite stores 1: the converter gives a bool back
+
+
+def test_a_datetime_parameter_compares_like_the_orm_at_each_call_and_to_the_microsecond():
+    now = timezone.now().replace(microsecond=500_000)
+    earlier = factories.OrderSessionFactory(opens_at=now - timedelta(days=14), closes_at=now - timedelta(days=13))
+    later = factories.OrderSessionFactory(opens_at=now, closes_at=now + timedelta(days=1))
+    query = PrecompiledQuery(
+        lambda at, before: (
+            OrderSession.objects.filter(opens_at__lte=at, closes_at__gt=before)
+            .order_by("pk")
+            .values_list("pk", "opens_at")
+        ),
+        "at",
+        "before",
+        datetimes=("at", "before"),
+    )
+
+    def orm(at, before):
+        return list(
+            OrderSession.objects.filter(opens_at__lte=at, closes_at__gt=before)
+            .order_by("pk")
+            .values_list("pk", "opens_at")
+        )
+
+    for at, before in [
+        (now, now),  # the later session opens at this very instant (included)
+        (now - timedelta(microseconds=1), now - timedelta(days=14)),  # one microsecond too early for the later one
+        (now + timedelta(days=2), now - timedelta(days=20)),
+        (now - timedelta(days=30), now),
+    ]:
+        assert query.rows(at=at, before=before) == orm(at, before)
+    assert query.rows(at=now, before=now) == [(later.pk, later.opens_at)]  # the converter gives an aware datetime
+    assert [pk for pk, _ in query.rows(at=now, before=now - timedelta(days=20))] == [earlier.pk, later.pk]
+
+
+def test_a_datetime_parameter_not_among_the_names_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="at"):
+        PrecompiledQuery(lambda pharmacy_id: Pharmacy.objects.values_list("pk"), "pharmacy_id", datetimes=("at",))
+
+
+def test_a_datetime_parameter_the_orm_transforms_is_not_found_and_fails_loudly():
+    # __date casts the column and compares with a date: the sentinel instant never reaches the parameters.
+    query = PrecompiledQuery(
+        lambda at: OrderSession.objects.filter(opens_at__date=at).values_list("pk"), "at", datetimes=("at",)
+    )
+    with pytest.raises(ImproperlyConfigured, match="at"):
+        query.rows(at=timezone.now())
