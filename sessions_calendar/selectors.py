@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
-from vaccine_orders.precompiled import PrecompiledGet
+from vaccine_orders.precompiled import PrecompiledGet, PrecompiledQuery
 
 from .formatting import day_range, hour, local_instant
 from .models import CapRule, OrderSession, ProductOffer
@@ -35,14 +36,24 @@ REMINDER_MIN_NOTICE = timedelta(hours=3)
 REMINDER_LOOKBACK_SESSIONS = 4
 
 
-def session_current(*, at: datetime) -> OrderSession | None:
-    """The session open at `at` (opening included, closing excluded), if any."""
-    return (
+_SESSION_FIELDS = [f.attname for f in OrderSession._meta.concrete_fields]
+# The home page and "Saisie de commande" of every officine ask for it: compiled once per process.
+_SESSION_CURRENT = PrecompiledQuery(
+    lambda at: (
         OrderSession.objects.filter(opens_at__lte=at, closes_at__gt=at, is_closed_week=False)
-        .select_related("pilot_group")
-        .order_by("opens_at")
-        .first()
-    )
+        .order_by("opens_at", "pk")
+        .values_list(*_SESSION_FIELDS)[:1]
+    ),
+    "at",
+    datetimes=("at",),
+)
+
+
+def session_current(*, at: datetime) -> OrderSession | None:
+    """The session open at `at` (opening included, closing excluded), if any. Its pilot group, when there is
+    one, is read only if needed."""
+    rows = _SESSION_CURRENT.rows(at=at)
+    return OrderSession.from_db(DEFAULT_DB_ALIAS, _SESSION_FIELDS, rows[0]) if rows else None
 
 
 def session_next(*, at: datetime) -> OrderSession | None:

@@ -241,6 +241,28 @@ _ORDER_QUANTITIES = PrecompiledQuery(
 )
 
 
+_ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
+_SESSION_FIELDS = [f.attname for f in OrderSession._meta.concrete_fields]
+# Read by the grid, the recap and the home page of every officine: compiled once per process.
+_PHARMACY_ORDER = PrecompiledQuery(
+    lambda pharmacy_id, session_id: (
+        Order.objects.filter(pharmacy=pharmacy_id, session=session_id).order_by().values_list(*_ORDER_FIELDS)
+    ),
+    "pharmacy_id",
+    "session_id",
+)
+
+
+def pharmacy_order(*, pharmacy: Pharmacy, session: OrderSession) -> Order | None:
+    """The officine's order in the session, whatever its status (at most one: a database constraint)."""
+    rows = _PHARMACY_ORDER.rows(pharmacy_id=pharmacy.pk, session_id=session.pk)
+    if not rows:
+        return None
+    order = Order.from_db(DEFAULT_DB_ALIAS, _ORDER_FIELDS, rows[0])
+    order.pharmacy, order.session = pharmacy, session  # already in hand: no query to read them again
+    return order
+
+
 def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | object | None = _UNREAD) -> OrderGrid:
     """Everything the order grid, the recap and validation need, in five queries.
 
@@ -252,7 +274,7 @@ def order_grid(*, pharmacy: Pharmacy, session: OrderSession, order: Order | obje
         rules_by_offer[offer_id].append(tuple(rule))
     effectors = attached_effectors(pharmacy=pharmacy)
     if order is _UNREAD:
-        order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
+        order = pharmacy_order(pharmacy=pharmacy, session=session)
     current: dict[CellKey, int] = {}
     if order is not None and order.status == Order.Status.REGISTERED:
         for effector_id, product_id, rank, quantity in _ORDER_QUANTITIES.rows(order_id=order.pk):
@@ -414,14 +436,30 @@ def totals_by_effector(lines: list[OrderLine]) -> list[dict]:
     return sorted(grouped.values(), key=lambda e: _effector_sort_key(e["effector"]))
 
 
+# Offered on every grid of an officine without an order yet ("Reprendre ma commande précédente").
+_PREVIOUS_ORDER = PrecompiledQuery(
+    lambda pharmacy_id, before: (
+        Order.objects.filter(pharmacy=pharmacy_id, status=Order.Status.REGISTERED, session__opens_at__lt=before)
+        .order_by("-session__opens_at", "-pk")
+        .values_list(*_ORDER_FIELDS, *(f"session__{name}" for name in _SESSION_FIELDS))[:1]
+    ),
+    "pharmacy_id",
+    "before",
+    datetimes=("before",),
+)
+
+
 def previous_order(*, pharmacy: Pharmacy, session: OrderSession) -> Order | None:
-    """The officine's most recent registered order in an earlier session ("Reprendre ma commande")."""
-    return (
-        Order.objects.filter(pharmacy=pharmacy, status=Order.Status.REGISTERED, session__opens_at__lt=session.opens_at)
-        .select_related("session")
-        .order_by("-session__opens_at")
-        .first()
-    )
+    """The officine's most recent registered order in an earlier session ("Reprendre ma commande"), with its
+    session."""
+    rows = _PREVIOUS_ORDER.rows(pharmacy_id=pharmacy.pk, before=session.opens_at)
+    if not rows:
+        return None
+    split = len(_ORDER_FIELDS)
+    order = Order.from_db(DEFAULT_DB_ALIAS, _ORDER_FIELDS, rows[0][:split])
+    order.session = OrderSession.from_db(DEFAULT_DB_ALIAS, _SESSION_FIELDS, rows[0][split:])
+    order.pharmacy = pharmacy
+    return order
 
 
 @dataclass(frozen=True)
@@ -443,7 +481,7 @@ class OrderStatus:
 
 
 def pharmacy_order_status(*, pharmacy: Pharmacy, session: OrderSession) -> OrderStatus:
-    order = Order.objects.filter(pharmacy=pharmacy, session=session).first()
+    order = pharmacy_order(pharmacy=pharmacy, session=session)
     if order is None:
         return OrderStatus(None, "none", 0)
     if order.status == Order.Status.CANCELLED:
