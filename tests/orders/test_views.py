@@ -388,6 +388,32 @@ def test_a_validation_reads_the_service_switches_once(client_a, setup):
     assert sum("portal_servicesettings" in q["sql"] for q in captured.captured_queries) == 1
 
 
+def test_a_refusal_on_the_quantities_shows_the_grid_the_service_read_under_lock_without_reading_it_again(
+    client_a, setup
+):
+    """Under the opening rush most refusals are "stock exhausted": the grid the ordering service decided on
+    is the one shown, so a refused order reads the grid once, and its figures are those of the refusal."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sessions_calendar.models import ProductOffer
+
+    key = setup.key(setup.occupational, setup.moderna)
+    recap, _ = post_recap(client_a, setup, {key: 10})
+    hidden = {i["name"]: i.get("value", "") for i in soup(recap).select("#form-valider input[name]")}
+    ProductOffer.objects.filter(pk=setup.moderna_offer.pk).update(stock_taken=995)  # 5 vials left meanwhile
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client_a.post(reverse("orders:validate", args=[setup.session.pk]), hidden)
+    page = soup(response)
+    assert response.status_code == 200 and not Order.objects.exists()
+    text = " ".join(page.get_text(" ").split())
+    assert "il reste 5 flacons pour votre officine (vous en demandez 10)" in text
+    assert page.select_one(f"#{key.field_name}")["value"] == "10"  # the officine's figure, kept to correct it
+    assert "stock national restant 5 flacons" in text
+    assert sum("sessions_calendar_caprule" in q["sql"] for q in captured.captured_queries) == 1
+
+
 def test_read_only_mode_refuses_every_order_changing_post_and_nothing_changes(client_a, setup):
     from vaccine_orders.portal.models import ServiceSettings
 

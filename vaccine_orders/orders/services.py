@@ -71,6 +71,7 @@ class OrderError(Exception):
         field_errors: dict[str, list[str]] | None = None,
         errors: list[str] | None = None,
         order: Order | None = None,
+        grid: OrderGrid | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -78,6 +79,9 @@ class OrderError(Exception):
         self.field_errors = field_errors or {}
         self.errors = errors or []
         self.order = order
+        # The grid the refusal was decided on, when it was read: nothing was written, so the page that shows
+        # the refusal can show this grid instead of reading it again.
+        self.grid = grid
 
 
 @dataclass(frozen=True)
@@ -226,10 +230,12 @@ def order_submit(
     positive = {key: q for key, q in quantities.items() if q != 0}
     if not positive:
         code = "empty_existing" if grid.has_registered_order else "empty"
-        raise OrderError(code, ERRORS[code])
+        raise OrderError(code, ERRORS[code], grid=grid)
     result = check_quantities(cells=grid.cells, quantities=positive, stocks=grid.stocks, labels=grid.labels)
     if not result.ok:
-        raise OrderError("invalid", ERRORS["invalid"], field_errors=result.field_errors, errors=result.errors)
+        raise OrderError(
+            "invalid", ERRORS["invalid"], field_errors=result.field_errors, errors=result.errors, grid=grid
+        )
 
     # National stock: what this order takes in addition to (or gives back from) what it already held.
     offers = {block.product.pk: block.offer for block in grid.blocks if block.offer.national_stock is not None}

@@ -35,6 +35,7 @@ from .selectors import (
     order_history,
     order_lines,
     orders_for_pharmacy,
+    pharmacy_order,
     previous_order,
     totals_by_effector,
     totals_by_product,
@@ -132,7 +133,7 @@ def _render_grid(
 
 
 def _closed_page(request: HttpRequest, session: OrderSession, error: OrderError) -> HttpResponse:
-    order = Order.objects.filter(pharmacy=request.pharmacy, session=session).first()
+    order = pharmacy_order(pharmacy=request.pharmacy, session=session)
     status = 503 if error.code == "read_only" else 403
     response = render(
         request,
@@ -211,7 +212,7 @@ def order_start(request: HttpRequest) -> HttpResponse:
     """ "Saisie de commande": the open session, this officine's order in it, and "Créer" or "Modifier"."""
     now = timezone.now()
     session = session_current(at=now)
-    order = Order.objects.filter(pharmacy=request.pharmacy, session=session).first() if session else None
+    order = pharmacy_order(pharmacy=request.pharmacy, session=session) if session else None
     refusal = None
     if session is not None:
         try:
@@ -369,7 +370,13 @@ def order_validate(request: HttpRequest, session_id: int) -> HttpResponse:
 
     if error is not None and error.code in CLOSED_CODES:
         return _closed_page(request, session, error)
-    grid = order_grid(pharmacy=request.pharmacy, session=session)
+    # A refusal on the quantities was decided on a grid read moments ago, under the officine's lock: show that one
+    # (a refused order under the opening rush then costs one grid read, not two). Otherwise read it now.
+    grid = (
+        error.grid
+        if error is not None and error.grid is not None
+        else order_grid(pharmacy=request.pharmacy, session=session)
+    )
     if error is not None and error.code == "conflict":
         current = order_lines(order=grid.order) if grid.has_registered_order else []
         return render(
