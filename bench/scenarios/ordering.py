@@ -206,7 +206,7 @@ class Server:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "5",
+                os.environ.get("BENCH_WORKERS", "5"),
                 "--timeout",
                 "60",
                 "--log-level",
