@@ -28,7 +28,9 @@ def _load_production(env: dict[str, str]) -> subprocess.CompletedProcess:
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings; "
-            "print(settings.DATABASES['default']['CONN_MAX_AGE'], settings.DEBUG)",
+            "print(settings.DATABASES['default']['CONN_MAX_AGE'], settings.DEBUG, "
+            "settings.DATABASES['default']['OPTIONS'].get('server_side_binding'), "
+            "settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))",
         ],
         env={**clean, **env},
         capture_output=True,
@@ -41,7 +43,14 @@ def _load_production(env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_production_settings_load_with_every_variable():
     result = _load_production(PROD_ENV)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["60", "False"]  # persistent connections, no debug
+    # Persistent connections, no debug, statements prepared on the server after five runs on a connection.
+    assert result.stdout.split() == ["60", "False", "True", "5"]
+
+
+def test_preparing_statements_can_be_turned_off_for_a_transaction_mode_pooler():
+    result = _load_production({**PROD_ENV, "DB_PREPARE_THRESHOLD": "0"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60", "False", "True", "None"]
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PSC_CLIENT_SECRET", "EMAIL_URL"])
