@@ -14,7 +14,7 @@ from accounts.models import Pharmacy
 from sessions_calendar.models import OrderSession
 from tests import factories
 from vaccine_orders.orders.models import Order
-from vaccine_orders.precompiled import PrecompiledQuery
+from vaccine_orders.precompiled import PrecompiledInsert, PrecompiledQuery
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +139,113 @@ def test_a_datetime_parameter_the_orm_transforms_is_not_found_and_fails_loudly()
     )
     with pytest.raises(ImproperlyConfigured, match="at"):
         query.rows(at=timezone.now())
+
+
+# --- PrecompiledInsert ----------------------------------------------------------------------------------
+
+
+def _field_values(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+def test_create_writes_the_row_the_orm_would_and_returns_it_saved():
+    pharmacy, session = factories.PharmacyFactory(), factories.OrderSessionFactory()
+    user = factories.PharmacyUserFactory(pharmacy=pharmacy)
+    before = timezone.now()
+    order = PrecompiledInsert(Order).create(
+        {
+            "reference": "C261207-ABCDEF",
+            "pharmacy_id": pharmacy.pk,
+            "session_id": session.pk,
+            "created_by_id": user.pk,
+            "submission_token": "jeton",
+        }
+    )
+    assert order.pk is not None and not order._state.adding
+    stored = Order.objects.get(pk=order.pk)
+    assert _field_values(stored) == _field_values(order)  # what is returned is what the database holds
+    # Fields left out get the ORM's: defaults, and the instant of the call for auto_now(_add).
+    assert (stored.status, stored.version, stored.receipt_version) == ("registered", 1, 0)
+    assert stored.cancelled_at is None and stored.created_by_label == ""
+    assert before <= stored.created_at == stored.updated_at <= timezone.now()
+    assert stored.pharmacy == pharmacy and stored.created_by == user
+
+
+def test_create_goes_through_each_fields_preparation_like_the_orm():
+    from vaccine_orders.audit.models import AuditEvent
+
+    payload = {"lines": [{"effector": "Officine (pour elle-même)", "quantity": 3}], "at": timezone.now()}
+    insert = PrecompiledInsert(AuditEvent)
+    written = insert.create({"actor_label": "Système", "action": "test", "after": payload, "before": None})
+    by_orm = AuditEvent.objects.create(actor_label="Système", action="test", after=payload, before=None)
+    # JSON through the field's encoder (a datetime becomes its ISO text), None stored as the ORM stores it.
+    assert AuditEvent.objects.get(pk=written.pk).after == AuditEvent.objects.get(pk=by_orm.pk).after
+    assert AuditEvent.objects.filter(pk__in=[written.pk, by_orm.pk], before__isnull=True).count() == 2
+    assert AuditEvent.objects.filter(pk=written.pk, after__lines__0__quantity=3).exists()
+
+
+def test_insert_many_writes_every_row_in_one_statement_per_batch():
+    from vaccine_orders.orders.models import OrderLine
+
+    order = factories.OrderFactory()
+    products = [factories.ProductFactory() for _ in range(5)]
+    effectors = [factories.EffectorFactory() for _ in range(50)]
+    rows = [
+        {"order_id": order.pk, "effector_id": e.pk, "product_id": p.pk, "quantity_requested": i + 1}
+        for i, (e, p) in enumerate((e, p) for e in effectors for p in products)
+    ]
+    insert = PrecompiledInsert(OrderLine)
+    fields = [f for f in OrderLine._meta.concrete_fields if not f.primary_key]
+    batch = min(connection.ops.bulk_batch_size(fields, rows), 65535 // len(fields))
+    with CaptureQueriesContext(connection) as captured:
+        insert.insert_many(rows)
+    assert len(captured) == -(-len(rows) // batch)  # 1 on PostgreSQL, 250 rows in batches of 99 on SQLite
+    stored = list(OrderLine.objects.filter(order=order).values_list("effector_id", "product_id", "quantity_requested"))
+    assert sorted(stored) == sorted((r["effector_id"], r["product_id"], r["quantity_requested"]) for r in rows)
+    assert OrderLine.objects.filter(order=order, injection_rank=0, quantity_confirmed=None).count() == len(rows)
+    with CaptureQueriesContext(connection) as captured:
+        insert.insert_many([])
+    assert len(captured) == 0
+
+
+def test_a_field_the_model_does_not_have_is_refused_before_anything_is_written():
+    order = factories.OrderFactory()
+    from vaccine_orders.orders.models import OrderLine
+
+    with pytest.raises(ImproperlyConfigured, match="quantity"):
+        PrecompiledInsert(OrderLine).insert_many([{"order_id": order.pk, "quantity": 3}])
+    with pytest.raises(ImproperlyConfigured, match="pharmacy"):  # the attribute name is pharmacy_id
+        PrecompiledInsert(Order).create({"reference": "C1", "pharmacy": order.pharmacy})
+    assert not OrderLine.objects.exists() and Order.objects.count() == 1
+
+
+def test_no_model_signal_is_connected_to_the_models_written_without_the_orm():
+    from django.db.models import signals
+
+    from vaccine_orders.audit.models import AuditEvent
+    from vaccine_orders.orders.models import OrderLine
+
+    for model in (Order, OrderLine, AuditEvent):
+        for signal in (signals.pre_save, signals.post_save):
+            assert not signal.has_listeners(model), (model, signal)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_statement_run_often_is_prepared_once_and_its_parameters_sent_apart():
+    from django.conf import settings
+
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    pharmacies = [factories.PharmacyFactory() for _ in range(7)]
+    query = PrecompiledQuery(
+        lambda pharmacy_id: Pharmacy.objects.filter(pk=pharmacy_id).values_list("pk"), "pharmacy_id"
+    )
+    for pharmacy in pharmacies:  # the same SQL text each time: the ids travel as parameters
+        assert query.rows(pharmacy_id=pharmacy.pk) == [(pharmacy.pk,)]
+    assert "%s" in query.sql() and str(pharmacies[0].pk) not in query.sql().split("WHERE")[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+            [query.sql().replace("%s", "$1")],
+        )
+        assert cursor.fetchone()[0] == 1
