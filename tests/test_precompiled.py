@@ -184,7 +184,7 @@ def test_create_goes_through_each_fields_preparation_like_the_orm():
     assert AuditEvent.objects.filter(pk=written.pk, after__lines__0__quantity=3).exists()
 
 
-def test_insert_many_writes_every_row_in_one_statement_per_batch():
+def test_insert_many_writes_every_row_with_one_statement_whatever_their_number():
     from vaccine_orders.orders.models import OrderLine
 
     order = factories.OrderFactory()
@@ -195,17 +195,30 @@ def test_insert_many_writes_every_row_in_one_statement_per_batch():
         for i, (e, p) in enumerate((e, p) for e in effectors for p in products)
     ]
     insert = PrecompiledInsert(OrderLine)
-    fields = [f for f in OrderLine._meta.concrete_fields if not f.primary_key]
-    batch = min(connection.ops.bulk_batch_size(fields, rows), 65535 // len(fields))
     with CaptureQueriesContext(connection) as captured:
-        insert.insert_many(rows)
-    assert len(captured) == -(-len(rows) // batch)  # 1 on PostgreSQL, 250 rows in batches of 99 on SQLite
+        insert.insert_many(rows[:1])
+        insert.insert_many(rows[1:])
+    # One statement per call, and the same text for 1 row as for 249: prepared once on PostgreSQL.
+    assert [query["sql"].split(": ", 1)[0] for query in captured] == ["1 times", "249 times"]  # Django's record
+    assert captured[0]["sql"].split(": ", 1)[1] == captured[1]["sql"].split(": ", 1)[1]
     stored = list(OrderLine.objects.filter(order=order).values_list("effector_id", "product_id", "quantity_requested"))
     assert sorted(stored) == sorted((r["effector_id"], r["product_id"], r["quantity_requested"]) for r in rows)
     assert OrderLine.objects.filter(order=order, injection_rank=0, quantity_confirmed=None).count() == len(rows)
     with CaptureQueriesContext(connection) as captured:
         insert.insert_many([])
     assert len(captured) == 0
+
+
+def test_a_value_the_column_does_not_take_as_it_is_goes_through_its_fields_preparation():
+    from vaccine_orders.audit.models import AuditEvent
+
+    at = timezone.now() - timedelta(days=3)
+    event = PrecompiledInsert(AuditEvent).create(
+        {"actor_label": "Système", "action": "test", "target_id": 42, "created_at": at, "summary": "é" * 3}
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.target_id == "42"  # an int into a text column: as the ORM would store it
+    assert stored.created_at == at and stored.summary == "ééé"
 
 
 def test_a_field_the_model_does_not_have_is_refused_before_anything_is_written():

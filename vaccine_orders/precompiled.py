@@ -122,6 +122,10 @@ class PrecompiledGet:
         return self._model.from_db(DEFAULT_DB_ALIAS, self._fields, rows[0]) if rows else None
 
 
+class _Never:
+    """A type no value has: a field whose values always need their field's preparation is matched with it."""
+
+
 class PrecompiledInsert:
     """Rows of one model written by an INSERT built once per process from the model's fields.
 
@@ -130,10 +134,26 @@ class PrecompiledInsert:
     validations): a model instance per row, the insert compiler, a preparation pass per value. Here each row is a
     mapping of attribute names (`pharmacy_id`, not `pharmacy`) to values; a concrete field the mapping leaves out
     gets what the ORM would give it: the instant of the call for `auto_now` and `auto_now_add` fields, otherwise the
-    field's default. Every value still goes through its field's `get_db_prep_save`, so JSON, datetimes and
-    SQLite's adaptations are the ORM's own. No model signal is sent; none is connected to the models written this
-    way (tests/test_precompiled.py checks it).
+    field's default. A value goes through its field's `get_db_prep_save`, as with the ORM, unless that would give
+    it back unchanged: None, an int for an integer column, a str for a text column. So JSON, datetimes and SQLite's
+    adaptations are the ORM's own. No model signal is sent; none is connected to the models written this way
+    (tests/test_precompiled.py checks it).
     """
+
+    _INTEGER_TYPES = frozenset(
+        {
+            "AutoField",
+            "BigAutoField",
+            "SmallAutoField",
+            "IntegerField",
+            "BigIntegerField",
+            "SmallIntegerField",
+            "PositiveIntegerField",
+            "PositiveBigIntegerField",
+            "PositiveSmallIntegerField",
+        }
+    )
+    _TEXT_TYPES = frozenset({"CharField", "TextField", "SlugField"})
 
     def __init__(self, model: type[Model]) -> None:
         self._model = model
@@ -143,18 +163,24 @@ class PrecompiledInsert:
             if not isinstance(field, AutoField | BigAutoField | SmallAutoField)
         ]
         self._attnames = frozenset(field.attname for field in self._fields)
-        self._statements: dict[str, tuple[str, str, str]] = {}
+        self._statements: dict[str, tuple[str, str]] = {}
+        # The one type whose values a field's get_db_prep_save returns unchanged (a foreign key: its target's).
+        self._unchanged: list[type] = []
+        for field in self._fields:
+            internal = (field.target_field if field.is_relation else field).get_internal_type()
+            self._unchanged.append(
+                int if internal in self._INTEGER_TYPES else str if internal in self._TEXT_TYPES else _Never
+            )
 
-    def _sql(self, using: str) -> tuple[str, str, str]:
-        """(INSERT of one row, the same RETURNING the primary key, one row's placeholders) for `using`."""
+    def _sql(self, using: str) -> tuple[str, str]:
+        """(INSERT of one row, the same returning the primary key) for the database `using`."""
         if using not in self._statements:
             quote = connections[using].ops.quote_name
             columns = ", ".join(quote(field.column) for field in self._fields)
-            placeholders = f"({', '.join(['%s'] * len(self._fields))})"
+            placeholders = ", ".join(["%s"] * len(self._fields))
             # Names from the model's own metadata, quoted by the backend; values only ever travel as parameters.
-            insert = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
-            returning = f"{insert}{placeholders} RETURNING {quote(self._model._meta.pk.column)}"
-            self._statements[using] = (insert, returning, placeholders)
+            insert = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+            self._statements[using] = (insert, f"{insert} RETURNING {quote(self._model._meta.pk.column)}")
         return self._statements[using]
 
     def _complete(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -172,13 +198,19 @@ class PrecompiledInsert:
         return values
 
     def _params(self, values: Mapping[str, Any], connection: Any) -> list:
-        return [field.get_db_prep_save(values[field.attname], connection) for field in self._fields]
+        params = []
+        for field, unchanged in zip(self._fields, self._unchanged, strict=True):
+            value = values[field.attname]
+            params.append(
+                value if value is None or type(value) is unchanged else field.get_db_prep_save(value, connection)
+            )
+        return params
 
     def create(self, row: Mapping[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> Model:
         """Insert one row and return it as a saved instance, primary key included."""
         connection = connections[using]
         values = self._complete(row, timezone.now())
-        _, returning, _ = self._sql(using)
+        _, returning = self._sql(using)
         with connection.cursor() as cursor:
             cursor.execute(returning, self._params(values, connection))
             pk = cursor.fetchone()[0]
@@ -188,17 +220,13 @@ class PrecompiledInsert:
         return instance
 
     def insert_many(self, rows: Sequence[Mapping[str, Any]], *, using: str = DEFAULT_DB_ALIAS) -> None:
-        """Insert rows with one multi-row statement per batch (the database's parameter limit sets the batch)."""
+        """Insert rows: one statement run for each, in a single round trip on PostgreSQL (psycopg pipelines
+        executemany) where the statement is prepared once and its SQL parsed once. A multi-row VALUES had a new
+        text for each number of rows, which psycopg parsed again at every call (a tenth of a validation)."""
         if not rows:
             return
         connection = connections[using]
         now = timezone.now()
-        insert, _, placeholders = self._sql(using)
-        batch = max(1, min(connection.ops.bulk_batch_size(self._fields, rows), 65535 // len(self._fields)))
+        insert, _ = self._sql(using)
         with connection.cursor() as cursor:
-            for start in range(0, len(rows), batch):
-                chunk = rows[start : start + batch]
-                params = []
-                for row in chunk:
-                    params.extend(self._params(self._complete(row, now), connection))
-                cursor.execute(insert + ", ".join([placeholders] * len(chunk)), params)
+            cursor.executemany(insert, [self._params(self._complete(row, now), connection) for row in rows])
