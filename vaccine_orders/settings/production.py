@@ -51,7 +51,7 @@ MIDDLEWARE = [*MIDDLEWARE[:2], "whitenoise.middleware.WhiteNoiseMiddleware", *MI
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "vaccine_orders.storage.StaticFilesStorage"},  # WhiteNoise's, URLs kept (storage.py)
 }
 
 LOGGING = {
