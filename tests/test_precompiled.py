@@ -14,7 +14,7 @@ from accounts.models import Pharmacy
 from sessions_calendar.models import OrderSession
 from tests import factories
 from vaccine_orders.orders.models import Order
-from vaccine_orders.precompiled import PrecompiledInsert, PrecompiledQuery
+from vaccine_orders.precompiled import PrecompiledInsert, PrecompiledQuery, PrecompiledUpdate
 
 pytestmark = pytest.mark.django_db
 
@@ -262,3 +262,37 @@ def test_on_postgresql_a_statement_run_often_is_prepared_once_and_its_parameters
             [query.sql().replace("%s", "$1")],
         )
         assert cursor.fetchone()[0] == 1
+
+
+# --- PrecompiledUpdate ----------------------------------------------------------------------------------
+
+
+def test_an_update_runs_with_each_calls_values_and_says_how_many_rows_it_changed():
+    from django.db.models import F
+
+    from sessions_calendar.models import ProductOffer
+
+    session = factories.OrderSessionFactory()  # sessions may not overlap: both offers in the same one
+    offer = factories.ProductOfferFactory(session=session, national_stock=100)
+    other = factories.ProductOfferFactory(session=session, national_stock=100)
+    builds = []
+
+    def build(offer_id, delta):
+        builds.append(offer_id)
+        return (
+            ProductOffer.objects.filter(pk=offer_id, stock_taken__lte=F("national_stock") - delta),
+            {"stock_taken": F("stock_taken") + delta},
+        )
+
+    take = PrecompiledUpdate(build, "offer_id", "delta")
+    assert take.run(offer_id=offer.pk, delta=60) == 1
+    assert take.run(offer_id=offer.pk, delta=50) == 0  # 40 left: the condition holds the same value as the update
+    assert take.run(offer_id=offer.pk, delta=40) == 1
+    assert take.run(offer_id=other.pk, delta=7) == 1
+    assert list(ProductOffer.objects.filter(pk__in=[offer.pk, other.pk]).order_by("pk").values_list("stock_taken")) == [
+        (100,),
+        (7,),
+    ]
+    assert len(builds) == 1
+    with pytest.raises(ImproperlyConfigured, match="run"):
+        take.rows(offer_id=offer.pk, delta=1)

@@ -25,6 +25,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import AutoField, BigAutoField, Model, QuerySet, SmallAutoField
+from django.db.models.sql import UpdateQuery
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 # Far below any primary key or quantity (ids are positive), and within a bigint.
@@ -45,7 +47,10 @@ class PrecompiledQuery:
         self._datetimes = frozenset(datetimes)
         self._compiled: dict[str, tuple] = {}
 
-    def _compile(self, using: str) -> tuple[str, list[tuple[str | None, object]], list[tuple]]:
+    def _compiler(self, sentinels: dict[str, object], using: str) -> SQLCompiler:
+        return self._build(**sentinels).query.get_compiler(using=using)
+
+    def _compile(self, using: str) -> tuple[str, list[tuple[str | None, object, type | None]], list[tuple]]:
         ops = connections[using].ops
         sentinels: dict[str, object] = {}
         names_by_sentinel: dict[object, str] = {}  # the sentinel as it appears in the compiled parameters
@@ -58,19 +63,27 @@ class PrecompiledQuery:
                 names_by_sentinel[sentinels[name]] = name
         # In a transaction: the ORM refuses to compile select_for_update() outside one. No statement runs here.
         with transaction.atomic(using=using, savepoint=False):
-            compiler = self._build(**sentinels).query.get_compiler(using=using)
+            compiler = self._compiler(sentinels, using)
             sql, params = compiler.as_sql()
             converters = [
                 (index, functions, expression)
-                for index, (functions, expression) in compiler.get_converters([c[0] for c in compiler.select]).items()
+                for index, (functions, expression) in compiler.get_converters(
+                    [c[0] for c in compiler.select or ()]
+                ).items()
             ]
-        # (name, None) takes the call's value; (None, constant) is a constant of the query itself. A boolean
-        # constant must not pass for an integer sentinel (True == 1), hence the exact type test.
-        slots = [
-            (names_by_sentinel[p], None) if type(p) in (int, datetime, str) and p in names_by_sentinel else (None, p)
-            for p in params
-        ]
-        missing = set(self._names) - {name for name, _ in slots}
+        # (name, None, cast) takes the call's value; (None, constant, None) is a constant of the query itself. A
+        # boolean constant must not pass for an integer sentinel (True == 1), hence the type tests. An integer
+        # the ORM typed for the driver (psycopg's Int4 in an expression, with parameters bound on the server)
+        # keeps that type: `cast` applies it to the call's value.
+        slots: list[tuple[str | None, object, type | None]] = []
+        for p in params:
+            if type(p) in (int, datetime, str) and p in names_by_sentinel:
+                slots.append((names_by_sentinel[p], None, None))
+            elif isinstance(p, int) and not isinstance(p, bool) and p in names_by_sentinel:
+                slots.append((names_by_sentinel[p], None, type(p)))
+            else:
+                slots.append((None, p, None))
+        missing = set(self._names) - {name for name, _, _ in slots}
         if missing:
             raise ImproperlyConfigured(f"parameters not found in the compiled query: {', '.join(sorted(missing))}")
         return sql, slots, converters
@@ -80,17 +93,25 @@ class PrecompiledQuery:
             self._compiled[using] = self._compile(using)
         return self._compiled[using][0]
 
-    def rows(self, using: str = DEFAULT_DB_ALIAS, **values: int | datetime) -> list[tuple]:
+    def _params(self, using: str, values: dict[str, int | datetime]) -> tuple[str, list, list[tuple]]:
         if using not in self._compiled:
             self._compiled[using] = self._compile(using)
         sql, slots, converters = self._compiled[using]
-        connection = connections[using]
         if self._datetimes:
+            ops = connections[using].ops
             values = {
-                name: connection.ops.adapt_datetimefield_value(value) if name in self._datetimes else value
+                name: ops.adapt_datetimefield_value(value) if name in self._datetimes else value
                 for name, value in values.items()
             }
-        params = [values[name] if name is not None else constant for name, constant in slots]
+        params = [
+            constant if name is None else values[name] if cast is None else cast(values[name])
+            for name, constant, cast in slots
+        ]
+        return sql, params, converters
+
+    def rows(self, using: str = DEFAULT_DB_ALIAS, **values: int | datetime) -> list[tuple]:
+        sql, params, converters = self._params(using, values)
+        connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -104,6 +125,28 @@ class PrecompiledQuery:
                     row[index] = function(row[index], expression, connection)
             converted.append(tuple(row))
         return converted
+
+
+class PrecompiledUpdate(PrecompiledQuery):
+    """An UPDATE written with the ORM, compiled once per process like a PrecompiledQuery: `build(**{name: value})`
+    returns the filtered queryset and the values its update() would take (F() expressions included). For the
+    conditional updates of the ordering path, where building the update cost the ORM more than running it."""
+
+    def _compiler(self, sentinels: dict[str, object], using: str) -> SQLCompiler:
+        queryset, values = self._build(**sentinels)
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        return query.get_compiler(using=using)
+
+    def rows(self, using: str = DEFAULT_DB_ALIAS, **values: int | datetime) -> list[tuple]:
+        raise ImproperlyConfigured("an update returns no rows: call run()")
+
+    def run(self, using: str = DEFAULT_DB_ALIAS, **values: int | datetime) -> int:
+        """Run the update with these values; the number of rows it changed."""
+        sql, params, _ = self._params(using, values)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
 
 
 class PrecompiledGet:

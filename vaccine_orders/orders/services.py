@@ -30,7 +30,7 @@ from sessions_calendar.selectors import pharmacy_may_order_in_session
 from vaccine_orders.audit.actors import Actor
 from vaccine_orders.audit.services import audit_record
 from vaccine_orders.portal.selectors import ServiceSwitches, service_switches
-from vaccine_orders.precompiled import PrecompiledInsert, PrecompiledQuery
+from vaccine_orders.precompiled import PrecompiledInsert, PrecompiledQuery, PrecompiledUpdate
 
 from .caps import RANK_LABELS, CellKey, check_quantities, stock_message
 from .emails import send_receipt
@@ -169,17 +169,26 @@ def _snapshot(grid: OrderGrid, quantities: Mapping[CellKey, int]) -> list[dict]:
     return [_describe(grid, key, q) for key, q in sorted(quantities.items()) if q > 0]
 
 
+# Conditional UPDATE: PostgreSQL locks the row and re-evaluates the condition on the latest version once any
+# concurrent writer commits, so two officines can never both take the last boxes. Compiled once per process: every
+# validation of a first-come-first-served product runs it (building it was a tenth of such a validation).
+_STOCK_TAKE = PrecompiledUpdate(
+    lambda offer_id, delta: (
+        ProductOffer.objects.filter(pk=offer_id, stock_taken__lte=F("national_stock") - delta),
+        {"stock_taken": F("stock_taken") + delta},
+    ),
+    "offer_id",
+    "delta",
+)
+
+
 def _take_stock(*, offer: ProductOffer, delta: int, grid: OrderGrid, wanted: int) -> None:
     """Move `delta` units of the national stock to (delta > 0) or back from (delta < 0) this order."""
     if delta <= 0:
         ProductOffer.objects.filter(pk=offer.pk).update(stock_taken=F("stock_taken") + delta)
         return
     if STOCK_LOCKING:
-        # Conditional UPDATE: PostgreSQL locks the row and re-evaluates the condition on the latest version
-        # once any concurrent writer commits, so two officines can never both take the last boxes.
-        taken = ProductOffer.objects.filter(pk=offer.pk, stock_taken__lte=F("national_stock") - delta).update(
-            stock_taken=F("stock_taken") + delta
-        )
+        taken = _STOCK_TAKE.run(offer_id=offer.pk, delta=delta)
     else:  # pragma: no cover - only the control test runs this, to prove the race exists
         current = ProductOffer.objects.values_list("stock_taken", "national_stock").get(pk=offer.pk)
         time.sleep(UNSAFE_STOCK_SLEEP_SECONDS)
