@@ -13,12 +13,15 @@ pytestmark = pytest.mark.redis
 REDIS_DB = 3  # a database of its own, whatever REDIS_URL's number
 
 
+def _url(settings) -> str:
+    return urlunsplit(urlsplit(settings.TEST_REDIS_URL)._replace(path=f"/{REDIS_DB}"))
+
+
 @pytest.fixture
 def cache(settings):
     if not settings.TEST_REDIS_URL:
         pytest.skip("needs REDIS_URL")
-    url = urlunsplit(urlsplit(settings.TEST_REDIS_URL)._replace(path=f"/{REDIS_DB}"))
-    backend = RedisCache(url, {"KEY_PREFIX": "test-cache"})
+    backend = RedisCache(_url(settings), {"KEY_PREFIX": "test-cache"})
     backend.clear()
     yield backend
     backend.clear()
@@ -76,3 +79,40 @@ def test_incr_keeps_djangos_contract_in_one_round_trip(cache):
     finally:
         del client.execute_command
     assert commands == ["EVALSHA"]  # Django's own sends EXISTS, then INCRBY
+
+
+def test_count_is_a_counter_with_the_expiry_of_its_creation_in_one_round_trip(cache):
+    client = cache._cache.get_client(write=True)
+    key = cache.make_and_validate_key("window")
+    assert cache.count("window", 30) == 1
+    client.expire(key, 5)  # as if the window were ending: a later count must not push the expiry back
+    commands = []
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        commands.append(args[0])
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        assert [cache.count("window", 30) for _ in range(3)] == [2, 3, 4]
+    finally:
+        del client.execute_command
+    assert commands == ["EVALSHA"] * 3
+    assert 0 < client.ttl(key) <= 5
+    assert cache.get("window") == 4  # the same value Django's get and incr see
+    assert cache.count("other", 1) == 1 and 0 < client.ttl(cache.make_and_validate_key("other")) <= 1
+
+
+def test_rate_limits_use_it_and_are_shared_between_workers(cache, settings):
+    from unittest import mock
+
+    from vaccine_orders.portal import antispam
+
+    second = RedisCache(_url(settings), {"KEY_PREFIX": "test-cache"})  # another process's client
+    for worker in (cache, second, cache):
+        with mock.patch.object(antispam, "cache", worker):
+            assert antispam.rate_limit_allows(scope="valider", key="user:7", limit=3, window_seconds=60)
+    with mock.patch.object(antispam, "cache", second):
+        assert not antispam.rate_limit_allows(scope="valider", key="user:7", limit=3, window_seconds=60)
+        assert antispam.rate_limit_allows(scope="valider", key="user:8", limit=3, window_seconds=60)

@@ -81,11 +81,15 @@ def client_ip(request: HttpRequest) -> str:
 def rate_limit_allows(*, scope: str, key: str, limit: int, window_seconds: int) -> bool:
     """Count one attempt for `key` in the current fixed window; False once `limit` is exceeded.
 
-    `add` then `incr` are each atomic in the shared cache, so concurrent workers never lose a count.
+    On Redis one atomic script counts and sets the expiry (vaccine_orders.cache); elsewhere (the local memory cache
+    of development and tests) `add` then `incr`, each atomic, so concurrent workers never lose a count.
     """
     digest = hashlib.sha256(key.strip().lower().encode()).hexdigest()[:32]
     window = int(time.time() // window_seconds)
     cache_key = f"ratelimit:{scope}:{digest}:{window}"
+    counter = getattr(cache, "count", None)
+    if counter is not None:
+        return counter(cache_key, timeout=window_seconds + 60) <= limit
     cache.add(cache_key, 0, timeout=window_seconds + 60)
     try:
         count = cache.incr(cache_key)
