@@ -107,7 +107,7 @@ def test_production_keeps_sessions_in_redis():
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.contrib.sessions.backends.cache", "1800", "True"]
+    assert result.stdout.split() == ["vaccine_orders.sessions", "1800", "True"]
 
 
 def test_production_logs_json_and_keeps_weasyprint_rendering_steps_quiet():

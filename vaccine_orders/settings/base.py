@@ -295,7 +295,8 @@ INSTALLED_APPS.insert(INSTALLED_APPS.index("allauth"), "accounts")
 
 # With Redis (production, CI's servers), sessions live in the cache: the sliding 30-minute expiry then costs a
 # Redis write per request instead of a database transaction. Without Redis (make run), in the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.db"
+# Django's cache sessions in Redis, an unchanged session only touched (vaccine_orders/sessions.py).
+SESSION_ENGINE = "vaccine_orders.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 30 * 60  # 30 minutes of inactivity end the session (ASVS V3.3.2)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
