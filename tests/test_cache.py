@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.redis_commands import redis_commands
 from vaccine_orders.cache import RedisCache
 
 pytestmark = pytest.mark.redis
@@ -65,19 +66,8 @@ def test_incr_keeps_djangos_contract_in_one_round_trip(cache):
     assert cache.incr("n", 3) == 8 and cache.decr("n", 2) == 6
     client = cache._cache.get_client(write=True)
     assert 0 < client.ttl(cache.make_and_validate_key("n")) <= 30  # the expiry survives the increments
-
-    commands = []
-    original = client.execute_command
-
-    def counting(*args, **kwargs):
-        commands.append(args[0])
-        return original(*args, **kwargs)
-
-    client.execute_command = counting
-    try:
+    with redis_commands(client) as commands:
         assert cache.incr("n") == 7
-    finally:
-        del client.execute_command
     assert commands == ["EVALSHA"]  # Django's own sends EXISTS, then INCRBY
 
 
@@ -86,18 +76,8 @@ def test_count_is_a_counter_with_the_expiry_of_its_creation_in_one_round_trip(ca
     key = cache.make_and_validate_key("window")
     assert cache.count("window", 30) == 1
     client.expire(key, 5)  # as if the window were ending: a later count must not push the expiry back
-    commands = []
-    original = client.execute_command
-
-    def counting(*args, **kwargs):
-        commands.append(args[0])
-        return original(*args, **kwargs)
-
-    client.execute_command = counting
-    try:
+    with redis_commands(client) as commands:
         assert [cache.count("window", 30) for _ in range(3)] == [2, 3, 4]
-    finally:
-        del client.execute_command
     assert commands == ["EVALSHA"] * 3
     assert 0 < client.ttl(key) <= 5
     assert cache.get("window") == 4  # the same value Django's get and incr see

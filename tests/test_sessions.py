@@ -9,6 +9,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.http import HttpResponse
 from django.test import RequestFactory
 
+from tests.redis_commands import redis_commands
 from vaccine_orders.cache import RedisCache
 from vaccine_orders.sessions import SessionStore
 
@@ -23,16 +24,8 @@ def redis_sessions(settings, monkeypatch):
     backend.clear()
     monkeypatch.setattr("django.contrib.sessions.backends.cache.caches", {settings.SESSION_CACHE_ALIAS: backend})
     client = backend._cache.get_client(write=True)
-    commands: list[str] = []
-    original = client.execute_command
-
-    def counting(*args, **kwargs):
-        commands.append(args[0])
-        return original(*args, **kwargs)
-
-    client.execute_command = counting
-    yield backend, client, commands
-    del client.execute_command
+    with redis_commands(client) as commands:
+        yield backend, client, commands
     backend.clear()
 
 
