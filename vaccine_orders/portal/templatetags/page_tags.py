@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from django import template
-from django.utils.safestring import SafeString
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -32,3 +35,17 @@ def rendered_once(parser: template.base.Parser, token: template.base.Token) -> R
     nodelist = parser.parse(("endrendered_once",))
     parser.delete_first_token()
     return RenderedOnceNode(nodelist)
+
+
+_CURRENT = mark_safe(' aria-current="page"')  # a constant: nothing to escape
+
+
+@register.simple_tag
+def nav_items(entries: Iterable[Mapping[str, object]]) -> SafeString:
+    """The main menu's items (`main_nav`, from portal.navigation.nav_for): one `<li>` each, the current one marked
+    aria-current. Written here rather than as a loop of template variables, which cost a fifth of the header."""
+    return format_html_join(
+        "\n",
+        '<li class="fr-nav__item"><a class="fr-nav__link" href="{}"{}>{}</a></li>',
+        ((entry["url"], _CURRENT if entry["active"] else "", entry["label"]) for entry in entries),
+    )
