@@ -27,8 +27,9 @@ class RenderedOnceNode(template.Node):
 @register.tag
 def rendered_once(parser: template.base.Parser, token: template.base.Token) -> RenderedOnceNode:
     """{% rendered_once %}…{% endrendered_once %}: the enclosed markup is rendered at its first use in the process
-    and given back as it is afterwards. Only for markup that depends on nothing but the settings and the URLs (the
-    footer): no user, no request, no CSRF token or CSP nonce inside, or the first visitor's would be everyone's.
+    and given back as it is afterwards. Only for markup that depends on nothing but the settings, the URLs and the
+    static files (the head, the skip links, the header's brand, the footer): no user, no request, no CSRF token or
+    CSP nonce inside, or the first visitor's would be everyone's.
 
     The footer cost a tenth of a page's rendering (function calls of a deterministic profile) to print the same
     text every time."""
