@@ -274,6 +274,53 @@ def test_stock_taken_by_another_officine_after_the_check_rolls_the_whole_change_
     assert AuditEvent.objects.count() == events
 
 
+def _transaction_ends(queries) -> list[str]:
+    """How the order's transaction (a savepoint inside the test's own transaction) ended, as captured."""
+    return [q["sql"].split(" ")[0] for q in queries if q["sql"].startswith(("RELEASE SAVEPOINT", "ROLLBACK"))]
+
+
+def test_a_refusal_decided_before_any_write_commits_its_read_only_transaction(setup, pharmacy_a):
+    """Over cap, empty, conflict: nothing was written, so the transaction (the officine's lock) is released by a
+    commit. psycopg forgets every statement prepared on the connection at a ROLLBACK (next test)."""
+    over_cap = {setup.key(setup.doctor, setup.az, 1): 6}
+    for quantities, version, code in ((over_cap, 0, "invalid"), ({}, 0, "empty"), (over_cap, 3, "conflict")):
+        with CaptureQueriesContext(connection) as queries, pytest.raises(OrderError) as excinfo:
+            submit(setup, pharmacy_a, quantities, version=version)
+        assert excinfo.value.code == code
+        assert _transaction_ends(queries) == ["RELEASE"], [q["sql"] for q in queries]
+    assert not Order.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_stock_refusal_after_the_writes_still_rolls_them_back(setup, pharmacy_a, monkeypatch):
+    from vaccine_orders.orders import services
+
+    ProductOffer.objects.filter(pk=setup.moderna_offer.pk).update(national_stock=10)
+
+    def grid_then_the_stock_is_gone(**kwargs):
+        grid = order_grid(**kwargs)
+        ProductOffer.objects.filter(pk=setup.moderna_offer.pk).update(stock_taken=10)
+        return grid
+
+    monkeypatch.setattr(services, "order_grid", grid_then_the_stock_is_gone)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(OrderError) as excinfo:
+        submit(setup, pharmacy_a, {setup.key(setup.occupational, setup.moderna): 10})
+    assert excinfo.value.code == "stock"
+    assert _transaction_ends(queries)[0] == "ROLLBACK"  # to the savepoint (then released, as Django does)
+    assert not Order.objects.exists() and not OrderLine.objects.exists() and not AuditEvent.objects.exists()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_refused_validation_leaves_the_connections_prepared_statements_in_place(setup, pharmacy_a):
+    """Under the opening rush four validations in ten can be refused (stock exhausted): had each refusal rolled
+    back, psycopg would have deallocated every prepared statement of the connection each time."""
+    for _ in range(6):  # past the prepare threshold (5): the next submissions run prepared statements
+        with pytest.raises(OrderError):
+            submit(setup, pharmacy_a, {setup.key(setup.doctor, setup.az, 1): 6})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%FOR UPDATE%"])
+        assert cursor.fetchone()[0] == 1
+
+
 def test_lowering_an_order_gives_stock_back(setup, pharmacy_a):
     second = factories.attached_effector(pharmacy_a, "occupational_doctor")
     submit(

@@ -209,7 +209,6 @@ def _take_stock(*, offer: ProductOffer, delta: int, grid: OrderGrid, wanted: int
         )
 
 
-@transaction.atomic
 def order_submit(
     *,
     pharmacy: Pharmacy,
@@ -229,6 +228,37 @@ def order_submit(
     """
     now = now or timezone.now()
     check_window(session=session, pharmacy=pharmacy, at=now, switches=switches)
+    with transaction.atomic():
+        outcome = _submit_locked(
+            pharmacy=pharmacy,
+            session=session,
+            quantities=quantities,
+            base_version=base_version,
+            submission_token=submission_token,
+            actor=actor,
+            now=now,
+        )
+    # A refusal returned (not raised) was decided before anything was written: the transaction above held only
+    # the officine's lock and ended with a COMMIT. A ROLLBACK would have made psycopg forget every statement it
+    # had prepared on this connection (it discards them all on ROLLBACK), and under the opening rush, where the
+    # national stock refuses four requests in ten, the connection then parsed and planned its statements again.
+    if isinstance(outcome, OrderError):
+        raise outcome
+    return outcome
+
+
+def _submit_locked(
+    *,
+    pharmacy: Pharmacy,
+    session: OrderSession,
+    quantities: Mapping[CellKey, int],
+    base_version: int,
+    submission_token: str,
+    actor: Actor,
+    now: datetime,
+) -> SubmitResult | OrderError:
+    """order_submit inside its transaction. Returns a refusal decided before the first write; raises one that
+    comes after (the national stock), so that the transaction is rolled back and nothing stays written."""
     _lock_pharmacy(pharmacy)
     found = _ORDER_ID.rows(pharmacy_id=pharmacy.pk, session_id=session.pk)
     order = Order.objects.get(pk=found[0][0]) if found else None
@@ -237,16 +267,16 @@ def order_submit(
         return SubmitResult(order=order, created=False, duplicate=True)
     current_version = order.version if order else 0
     if base_version != current_version:
-        raise OrderError("conflict", ERRORS["conflict"], order=order)
+        return OrderError("conflict", ERRORS["conflict"], order=order)
 
     grid = order_grid(pharmacy=pharmacy, session=session, order=order)
     positive = {key: q for key, q in quantities.items() if q != 0}
     if not positive:
         code = "empty_existing" if grid.has_registered_order else "empty"
-        raise OrderError(code, ERRORS[code], grid=grid)
+        return OrderError(code, ERRORS[code], grid=grid)
     result = check_quantities(cells=grid.cells, quantities=positive, stocks=grid.stocks, labels=grid.labels)
     if not result.ok:
-        raise OrderError(
+        return OrderError(
             "invalid", ERRORS["invalid"], field_errors=result.field_errors, errors=result.errors, grid=grid
         )
 
