@@ -289,6 +289,12 @@ def test_a_refusal_decided_before_any_write_commits_its_read_only_transaction(se
         assert excinfo.value.code == code
         assert _transaction_ends(queries) == ["RELEASE"], [q["sql"] for q in queries]
     assert not Order.objects.exists() and not AuditEvent.objects.exists()
+    order = submit(setup, pharmacy_a, {setup.key(setup.own, setup.syringes): 1}).order
+    with CaptureQueriesContext(connection) as queries, pytest.raises(OrderError) as excinfo:
+        order_cancel(order=order, base_version=2, actor=ACTOR)  # cancelling from a stale page
+    assert excinfo.value.code == "conflict" and _transaction_ends(queries) == ["RELEASE"]
+    order.refresh_from_db()
+    assert order.status == Order.Status.REGISTERED and order.lines.count() == 1
 
 
 def test_a_stock_refusal_after_the_writes_still_rolls_them_back(setup, pharmacy_a, monkeypatch):

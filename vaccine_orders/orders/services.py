@@ -1,9 +1,11 @@
 """Registering, modifying and cancelling orders.
 
-Every write follows the same shape (STYLE.md §9): one transaction → lock the officine's row (all writes of
-one officine's orders queue behind it: two tabs, a double click) → re-check the window, the version and
-the caps → take national stock with conditional updates (never oversold, whatever the concurrency) →
-write the lines → audit → after commit, wake the receipt sender (the receipt itself is pending on the order row).
+Every write follows the same shape (STYLE.md §9): check the window → one transaction → lock the officine's
+row (all writes of one officine's orders queue behind it: two tabs, a double click) → re-check the version and
+the caps → write the order and its lines → audit → take national stock with conditional updates (never
+oversold, whatever the concurrency) → after commit, wake the receipt sender (the receipt itself is pending on the
+order row). A refusal decided before the first write is returned from the locked part and raised after its
+transaction committed (it wrote nothing); only a refusal after the writes (the national stock) rolls back.
 """
 
 from __future__ import annotations
@@ -423,7 +425,6 @@ def diff_lines(before: list[dict], after: list[dict]) -> list[dict]:
     return changes
 
 
-@transaction.atomic
 def order_cancel(
     *,
     order: Order,
@@ -434,14 +435,22 @@ def order_cancel(
 ) -> Order:
     """Cancel a registered order: its lines go, its national stock is given back, the row stays."""
     now = now or timezone.now()
+    check_window(session=order.session, pharmacy=order.pharmacy, at=now, switches=switches)
+    with transaction.atomic():
+        outcome = _cancel_locked(order=order, base_version=base_version, actor=actor, now=now)
+    if isinstance(outcome, OrderError):  # decided before any write: committed, as in order_submit
+        raise outcome
+    return outcome
+
+
+def _cancel_locked(*, order: Order, base_version: int, actor: Actor, now: datetime) -> Order | OrderError:
     session = order.session
-    check_window(session=session, pharmacy=order.pharmacy, at=now, switches=switches)
     _lock_pharmacy(order.pharmacy)
     order = Order.objects.get(pk=order.pk)
     if order.status != Order.Status.REGISTERED:
-        raise OrderError("not_registered", ERRORS["not_registered"], order=order)
+        return OrderError("not_registered", ERRORS["not_registered"], order=order)
     if order.version != base_version:
-        raise OrderError("conflict", ERRORS["conflict"], order=order)
+        return OrderError("conflict", ERRORS["conflict"], order=order)
     grid = order_grid(pharmacy=order.pharmacy, session=session, order=order)
     held: dict[int, int] = defaultdict(int)
     for key, q in grid.current.items():
