@@ -61,6 +61,19 @@ def test_the_grid_lists_only_eligible_effectors_and_open_cells(setup, pharmacy_a
     assert setup.key(setup.doctor, setup.moderna) not in grid.cells
 
 
+def test_offers_and_their_rules_are_read_in_one_statement_an_offer_without_rules_opening_no_cell(setup, pharmacy_a):
+    before = order_grid(pharmacy=pharmacy_a, session=setup.session)
+    bare = factories.ProductOfferFactory(session=setup.session)  # no cap rule at all: closed to everyone
+    with CaptureQueriesContext(connection) as queries:
+        grid = order_grid(pharmacy=pharmacy_a, session=setup.session)
+    assert len(queries) == 3  # offers with products and rules; the effectors; the order (none yet, so no line)
+    assert sum("sessions_calendar_caprule" in q["sql"] for q in queries.captured_queries) == 1
+    assert bare.product.pk in grid.labels.products  # read, with its product...
+    assert not any(key.product_id == bare.product.pk for key in grid.cells)  # ...and no cell open
+    assert grid.cells.keys() == before.cells.keys()  # every other offer keeps all its rules
+    assert {key: spec.rule for key, spec in grid.cells.items()} == {k: s.rule for k, s in before.cells.items()}
+
+
 def test_a_detached_or_inactive_effector_leaves_the_grid(setup, pharmacy_a):
     from django.utils import timezone
 
