@@ -40,9 +40,8 @@ def test_what_the_frame_renders_once_reads_nothing_of_the_request_or_the_user(na
 
 def test_the_footer_and_the_scripts_nonce():
     footer = Path(settings.BASE_DIR, "templates/includes/footer.html").read_text(encoding="utf-8")
-    assert "fr-footer__bottom-list" in re.search(r"{% rendered_once %}(.*){% endrendered_once %}", footer, re.S).group(
-        1
-    )
+    frozen = re.search(r"{% rendered_once %}(.*){% endrendered_once %}", footer, re.S).group(1)
+    assert "fr-footer__bottom-list" in frozen  # the footer itself is inside
     assert "csp_nonce" in footer.split("{% endrendered_once %}")[1]  # the script's nonce stays outside
 
 
